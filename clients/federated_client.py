@@ -1,0 +1,77 @@
+"""The federated client: one data shard, one model, personal tensors that never leave it.
+
+A plain class. ``fedray.cluster`` makes it a Ray actor (or an inline object); the parameter server calls
+:meth:`fit` and :meth:`evaluate` with the global shared tensors and gets plain messages back.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from fedray.clients.config import ClientConfig
+from fedray.clients.training import evaluate, train_epochs
+from fedray.platform.device import select_device
+from fedray.platform.messages import ClientData, EvalResult, FitResult, NamedArrays
+from fedray.platform.modules.classifier import build_classifier
+from fedray.platform.modules.config import ModelConfig
+from fedray.platform.params import get_arrays, set_arrays, split_names
+from fedray.platform.seeding import derive_seed
+
+
+class FederatedClient:
+    """Holds client ``client_id``'s samples and its model.
+
+    Every client builds its model from the same seed, so shared and personal tensors start identical everywhere;
+    each round draws its shuffling from ``(seed, client, round)``, which makes runs reproducible in any runtime.
+    """
+
+    def __init__(self, client_id: int, data: ClientData, model: ModelConfig, cfg: ClientConfig, seed: int) -> None:
+        torch.set_num_threads(cfg.num_threads)
+        self.client_id, self.cfg, self.seed = client_id, cfg, seed
+        self.device = select_device()
+        self.train_x, self.train_y, self.test_x, self.test_y = (
+            torch.from_numpy(np.array(a)).to(self.device)
+            for a in (data.train_images, data.train_labels, data.test_images, data.test_labels)
+        )
+        torch.manual_seed(derive_seed(seed, "model-init"))
+        self.model = build_classifier(model, int(self.train_x.shape[1]), data.num_classes).to(self.device)
+        self.shared_names, self.personal_names = split_names(self.model, model.shared)
+
+    def ready(self) -> int:
+        """Answers once construction (data loading, model building) has finished."""
+        return self.client_id
+
+    def fit(self, shared: NamedArrays, round_idx: int) -> FitResult:
+        """Load the global shared tensors, train locally, return the shared tensors after training."""
+        start = time.perf_counter()
+        set_arrays(self.model, shared)
+        torch.manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx, "train"))
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx))
+        optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=self.cfg.lr, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay
+        )
+        stats = train_epochs(
+            self.model, self.train_x, self.train_y, optimizer, self.cfg.epochs, self.cfg.batch_size, generator
+        )
+        stats["fit_seconds"] = time.perf_counter() - start
+        return FitResult(self.client_id, get_arrays(self.model, self.shared_names), len(self.train_y), stats)
+
+    def evaluate(self, shared: NamedArrays, round_idx: int) -> EvalResult:
+        """Metrics on this client's test shard with the given shared tensors and this client's personal ones."""
+        set_arrays(self.model, shared)
+        return EvalResult(self.client_id, len(self.test_y), evaluate(self.model, self.test_x, self.test_y))
+
+    def shared_state(self) -> NamedArrays:
+        return get_arrays(self.model, self.shared_names)
+
+    def personal_state(self) -> NamedArrays:
+        return get_arrays(self.model, self.personal_names)
+
+    def load_personal_state(self, arrays: NamedArrays) -> None:
+        unknown = set(arrays) - set(self.personal_names)
+        if unknown:
+            raise KeyError(f"client {self.client_id}: not personal tensors: {sorted(unknown)}")
+        set_arrays(self.model, {k: np.asarray(v) for k, v in arrays.items()})

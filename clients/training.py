@@ -1,0 +1,53 @@
+"""Local training and evaluation as plain functions.
+
+The Ray actor, the inline runtime and the Flower ``ClientApp`` all call these, so the training step cannot drift
+between deployment paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fedray.platform.metrics.classification import classification_metrics
+
+
+def minibatches(num_samples: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Shuffled index batches covering every sample once (the last batch may be smaller)."""
+    order = torch.randperm(num_samples, generator=generator)
+    yield from order.split(batch_size)
+
+
+def train_epochs(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """Cross-entropy SGD over ``epochs`` passes; returns the mean training loss and the number of steps."""
+    model.train()
+    total, steps, seen = 0.0, 0, 0
+    for _ in range(epochs):
+        for idx in minibatches(len(labels), batch_size, generator):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(images[idx]), labels[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+            steps += 1
+    return {"train_loss": total / max(seen, 1), "steps": float(steps)}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> dict[str, float]:
+    """Accuracy and loss (and AUC for two classes) of ``model`` on the given samples."""
+    model.eval()
+    logits = torch.cat([model(images[i : i + batch_size]) for i in range(0, len(labels), batch_size)])
+    return classification_metrics(logits, labels)

@@ -1,0 +1,150 @@
+"""The ``federated`` workload: place client actors and a parameter-server actor on a runtime and drive the rounds.
+
+The driver does all file I/O (metrics log, checkpoints, plots) so that on a cluster the results land where the job
+was started; the actors only compute.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from fedray.clients.federated_client import FederatedClient
+from fedray.cluster.federation_config import FederatedConfig
+from fedray.platform.data.load import load_dataset
+from fedray.platform.data.partition import make_client_shards, shard_data
+from fedray.platform.modules.classifier import build_classifier
+from fedray.platform.params import count_parameters, get_arrays, split_names
+from fedray.platform.plots import line_plot
+from fedray.platform.progress import StepProgress
+from fedray.platform.rundir import RunDir
+from fedray.platform.runtime import Runtime
+from fedray.platform.seeding import derive_seed
+from fedray.server.parameter_server import ParameterServer, RoundOutcome
+
+
+def client_resources(cfg: FederatedConfig, runtime: Runtime) -> tuple[float, float]:
+    """``(num_cpus, num_gpus)`` per client actor: as configured, or the runtime's share so all fit at once."""
+    n = cfg.clients.num_clients
+    cpus = cfg.clients.num_cpus
+    if cpus is None:
+        cpus = min(1.0, max(runtime.total_cpus() - cfg.server.num_cpus, 0.01) / n)
+    gpus = cfg.clients.num_gpus
+    if gpus is None:
+        gpus = runtime.total_gpus() / n if runtime.total_gpus() > 0 else 0.0
+    return round(cpus, 4), round(gpus, 4)
+
+
+def _evaluate_now(round_idx: int, cfg: FederatedConfig) -> bool:
+    every = cfg.server.eval_every
+    return round_idx == cfg.server.rounds or (every > 0 and round_idx % every == 0)
+
+
+def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
+    started = time.perf_counter()
+    data = load_dataset(cfg.data, cfg.seed)
+    shards = make_client_shards(
+        data.labels,
+        cfg.clients.num_clients,
+        cfg.data.partition,
+        cfg.data.alpha,
+        cfg.data.test_fraction,
+        cfg.seed,
+        cfg.data.min_client_samples,
+    )
+    torch.manual_seed(derive_seed(cfg.seed, "model-init"))
+    model = build_classifier(cfg.model, data.in_channels, data.num_classes)
+    shared_names, personal_names = split_names(model, cfg.model.shared)
+    initial = get_arrays(model, shared_names)
+
+    cpus, gpus = client_resources(cfg, runtime)
+    clients = [
+        runtime.spawn(
+            FederatedClient,
+            shard.client_id,
+            runtime.put(shard_data(data, shard)),
+            cfg.model,
+            cfg.clients,
+            cfg.seed,
+            num_cpus=cpus,
+            num_gpus=gpus,
+        )
+        for shard in shards
+    ]
+    server = runtime.spawn(
+        ParameterServer, clients, initial, cfg.server, cfg.strategy, runtime, cfg.seed, num_cpus=cfg.server.num_cpus
+    )
+    runtime.get([c.ready.remote() for c in clients])
+    setup_seconds = time.perf_counter() - started
+
+    history: list[dict[str, Any]] = []
+    outcome: RoundOutcome | None = None
+    run_dir.start_log()
+    summary: dict[str, Any] = {
+        "workload": "federated",
+        "strategy": cfg.strategy,
+        "runtime": runtime.mode,
+        "dataset": data.name,
+        "num_clients": cfg.clients.num_clients,
+        "num_parameters": count_parameters(model),
+        "shared_tensors": len(shared_names),
+        "personal_tensors": len(personal_names),
+        "client_resources": {"num_cpus": cpus, "num_gpus": gpus},
+        "setup_seconds": setup_seconds,
+    }
+    try:
+        with StepProgress("round", cfg.server.rounds) as progress:
+            for round_idx in range(1, cfg.server.rounds + 1):
+                outcome = runtime.get(server.run_round.remote(round_idx, _evaluate_now(round_idx, cfg)))
+                run_dir.save_checkpoint("server", outcome.arrays, {"round": round_idx, "strategy": cfg.strategy})
+                run_dir.log(outcome.record)
+                history.append(outcome.record)
+                shown = {k: outcome.record[k] for k in ("train_loss", "test_acc", "seconds") if k in outcome.record}
+                progress.advance(shown)
+    except KeyboardInterrupt:
+        summary.update(status="interrupted", rounds_completed=len(history))
+        run_dir.write_summary(summary)
+        raise
+
+    assert outcome is not None
+    for k, client in enumerate(clients):
+        if personal_names:
+            run_dir.save_checkpoint(f"client_{k}", runtime.get(client.personal_state.remote()), {"client": k})
+    counters = runtime.get(server.counters.remote())
+    final = ParameterServer.summarize(outcome.evaluations)
+    per_client = [
+        {
+            "client": e.client_id,
+            "n_samples": e.num_examples,
+            **e.metrics,
+            "failed_rounds": counters["failures"].get(e.client_id, 0),
+            "rejected_updates": counters["rejections"].get(e.client_id, 0),
+        }
+        for e in outcome.evaluations
+    ]
+    round_seconds = [r["fit_seconds"] for r in history]
+    summary.update(
+        status="completed",
+        rounds_completed=len(history),
+        **{k: v for k, v in final.items()},
+        per_client=per_client,
+        round_seconds=round_seconds,
+        median_round_seconds=statistics.median(round_seconds),
+        total_seconds=time.perf_counter() - started,
+    )
+    evaluated = [r for r in history if "test_acc" in r]
+    line_plot(
+        run_dir.plot("test_acc"),
+        [r["round"] for r in evaluated],
+        {
+            "mean (example-weighted)": [r["test_acc"] for r in evaluated],
+            "worst client": [r["worst_test_acc"] for r in evaluated],
+        },
+        "round",
+        "test accuracy",
+        f"federated {cfg.strategy}",
+    )
+    return summary

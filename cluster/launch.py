@@ -1,0 +1,33 @@
+"""Run one workload by name: validate its config, prepare its run directory, open the runtime, call its entry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fedray.cluster.runtime import open_runtime
+from fedray.platform.config import WorkloadConfig, load_config, to_yaml
+from fedray.platform.registry import get_workload
+from fedray.platform.rundir import RunDir
+from fedray.platform.seeding import seed_everything
+
+
+def resolve_config(
+    workload: str, config_file: str | Path | None = None, overrides: Sequence[str] = ()
+) -> WorkloadConfig:
+    """The validated config of ``workload``: schema defaults ← file ← overrides."""
+    return load_config(get_workload(workload).load_schema(), config_file, list(overrides))
+
+
+def run_workload(workload: str, cfg: WorkloadConfig) -> tuple[dict[str, Any], RunDir]:
+    """Run ``workload`` with a validated ``cfg``; write ``config.yaml`` first and ``metrics.json`` last."""
+    entry = get_workload(workload).load_entry()
+    run_dir = RunDir.create(cfg.run.root, workload, cfg.run.name)
+    run_dir.write_config(to_yaml(cfg))
+    seed_everything(cfg.seed)
+    with open_runtime(cfg.cluster) as runtime:
+        summary = entry(cfg, runtime, run_dir)
+    summary["run_dir"] = str(run_dir.path)
+    run_dir.write_summary(summary)
+    return summary, run_dir

@@ -1,0 +1,198 @@
+"""Runtimes: ``inline`` (no Ray), ``local`` (Ray on this machine) and ``address`` (an existing Ray cluster).
+
+The inline runtime replaces Ray's removed ``local_mode``: actors are plain objects and a method call runs at once,
+serially, in this process, so a breakpoint in client code works and unit tests are fast. It only adapts spawning,
+calling and gathering; the workload code is the same. Round timeouts cannot interrupt a serial call, so they only
+apply under Ray.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fedray.platform.config import ClusterSection
+from fedray.platform.errors import FedrayError
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@dataclass(eq=False)  # hashed by identity, like Ray's ObjectRef, so refs can key dicts
+class InlineRef:
+    """The outcome of an inline call: a value, or the exception it raised (re-raised by ``get``)."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+def _resolve(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Top-level reference arguments arrive as their values, as Ray delivers them."""
+    return tuple(a.value if isinstance(a, InlineRef) else a for a in args)
+
+
+class _InlineMethod:
+    def __init__(self, actor: InlineActor, name: str) -> None:
+        self._actor, self._name = actor, name
+
+    def remote(self, *args: Any, **kwargs: Any) -> InlineRef:
+        if self._actor.dead:
+            return InlineRef(error=FedrayError(f"actor {self._actor.label} was killed"))
+        try:
+            return InlineRef(getattr(self._actor.instance, self._name)(*_resolve(args), **kwargs))
+        except Exception as exc:  # noqa: BLE001 - delivered to the caller through get(), as Ray does
+            return InlineRef(error=exc)
+
+
+class InlineActor:
+    """A plain object behind Ray's handle syntax: ``actor.method.remote(...)``."""
+
+    def __init__(self, instance: Any, label: str) -> None:
+        self.instance, self.label, self.dead = instance, label, False
+
+    def __getattr__(self, name: str) -> _InlineMethod:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _InlineMethod(self, name)
+
+
+class InlineRuntime:
+    """Serial, in-process execution with Ray's call shapes."""
+
+    mode = "inline"
+
+    def spawn(
+        self,
+        cls: type,
+        *args: Any,
+        num_cpus: float = 1.0,
+        num_gpus: float = 0.0,
+        max_restarts: int = 0,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> InlineActor:
+        """Construct the object now; resources are Ray's business and ignored here."""
+        return InlineActor(cls(*_resolve(args), **kwargs), name or cls.__name__)
+
+    def put(self, value: Any) -> InlineRef:
+        # Ray hands every consumer its own deserialised copy; so does the inline runtime.
+        return InlineRef(copy.deepcopy(value))
+
+    def get(self, ref: Any, timeout: float | None = None) -> Any:
+        if isinstance(ref, list):
+            return [self.get(r) for r in ref]
+        if ref.error is not None:
+            raise ref.error
+        return ref.value
+
+    def wait(self, refs: list[Any], num_returns: int, timeout: float | None) -> tuple[list[Any], list[Any]]:
+        return list(refs[:num_returns]), list(refs[num_returns:])
+
+    def kill(self, handle: InlineActor) -> None:
+        handle.dead = True
+
+    def total_cpus(self) -> float:
+        return float(os.cpu_count() or 1)
+
+    def total_gpus(self) -> float:
+        import torch
+
+        return float(torch.cuda.device_count())
+
+
+class RayRuntime:
+    """Ray: actors get declared resources; ``put``/``get``/``wait`` are Ray's own."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def spawn(
+        self,
+        cls: type,
+        *args: Any,
+        num_cpus: float = 1.0,
+        num_gpus: float = 0.0,
+        max_restarts: int = 0,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        import ray
+
+        options: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_restarts": max_restarts}
+        if name is not None:
+            options["name"] = name
+        return ray.remote(cls).options(**options).remote(*args, **kwargs)
+
+    def put(self, value: Any) -> Any:
+        import ray
+
+        return ray.put(value)
+
+    def get(self, ref: Any, timeout: float | None = None) -> Any:
+        import ray
+
+        return ray.get(ref, timeout=timeout)
+
+    def wait(self, refs: list[Any], num_returns: int, timeout: float | None) -> tuple[list[Any], list[Any]]:
+        import ray
+
+        return ray.wait(list(refs), num_returns=num_returns, timeout=timeout)
+
+    def kill(self, handle: Any) -> None:
+        import ray
+
+        ray.kill(handle, no_restart=True)
+
+    def total_cpus(self) -> float:
+        import ray
+
+        return float(ray.cluster_resources().get("CPU", 1.0))
+
+    def total_gpus(self) -> float:
+        import ray
+
+        return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def _init_ray(cluster: ClusterSection) -> bool:
+    """Start or join Ray as ``cluster`` says; False when this process was already connected (then leave it up)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if cluster.mode == "local":
+        # Without this Ray binds to the machine's external address; a local simulation needs only loopback.
+        os.environ.setdefault(LOOPBACK_ENV, "0")
+        ray.init(
+            num_cpus=cluster.num_cpus,
+            num_gpus=cluster.num_gpus,
+            include_dashboard=cluster.dashboard,
+            logging_level="WARNING",
+            log_to_driver=True,
+        )
+        return True
+    try:
+        ray.init(address=cluster.address, logging_level="WARNING")
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FedrayError(f"cannot join the Ray cluster at {cluster.address!r}: {first}") from None
+    return True
+
+
+@contextmanager
+def open_runtime(cluster: ClusterSection) -> Iterator[InlineRuntime | RayRuntime]:
+    """The runtime ``cluster.mode`` names; Ray is shut down on exit only if this call started it."""
+    if cluster.mode == "inline":
+        yield InlineRuntime()
+        return
+    started = _init_ray(cluster)
+    try:
+        yield RayRuntime(cluster.mode)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()

@@ -1,0 +1,142 @@
+"""Structured configuration: a dataclass schema per workload, YAML files and ``key=value`` overrides on top.
+
+A workload's schema is a nested dataclass that extends :class:`WorkloadConfig` (so every workload accepts ``seed``,
+``run.*`` and ``cluster.*``). :func:`load_config` merges, in order, the schema's defaults, an optional YAML file and
+omegaconf dotlist overrides, then returns the dataclass instance. omegaconf checks keys and types; its exceptions are
+turned into one-line :class:`ConfigError` messages that name the offending key and the valid alternatives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+    ValidationError,
+)
+from yaml import YAMLError
+
+from fedray.platform.errors import ConfigError
+
+RuntimeMode = Literal["inline", "local", "address"]
+
+
+@dataclass
+class RunSection:
+    """Where results go: ``<root>/<workload>/<name>/``."""
+
+    name: str = "default"
+    root: str = "runs"
+
+
+@dataclass
+class ClusterSection:
+    """Where the workload runs.
+
+    ``inline`` runs actors as plain objects in this process (no Ray; breakpoints work), ``local`` starts Ray on this
+    machine bound to 127.0.0.1, ``address`` joins a running cluster (``auto`` or ``ray://host:10001``).
+    """
+
+    mode: RuntimeMode = "local"
+    address: str = "auto"
+    num_cpus: int | None = None  # local mode: CPUs Ray may use (default: all of this machine's)
+    num_gpus: int | None = None  # local mode: GPUs Ray may use (default: all visible)
+    dashboard: bool = False  # the dashboard costs seconds of start-up; off unless asked
+
+
+@dataclass
+class WorkloadConfig:
+    """Keys every workload accepts."""
+
+    seed: int = 0
+    run: RunSection = field(default_factory=RunSection)
+    cluster: ClusterSection = field(default_factory=ClusterSection)
+
+    def validate(self) -> None:
+        """Cross-field checks that types alone cannot express; raise :class:`ConfigError`."""
+
+
+C = TypeVar("C", bound=WorkloadConfig)
+
+
+def _valid_keys(base: DictConfig, full_key: str) -> str:
+    parent = full_key.rpartition(".")[0]
+    node = OmegaConf.select(base, parent) if parent else base
+    if isinstance(node, DictConfig):
+        return ", ".join(str(k) for k in node)
+    return ""
+
+
+def _one_line(exc: OmegaConfBaseException, base: DictConfig) -> str:
+    full_key = str(getattr(exc, "full_key", "") or "")
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) and not isinstance(exc, MissingMandatoryValue):
+        where = full_key.rpartition(".")[0]
+        scope = f" under '{where}'" if where else ""
+        return f"unknown config key '{full_key}'; valid keys{scope}: {_valid_keys(base, full_key)}"
+    if isinstance(exc, MissingMandatoryValue):
+        return f"missing value for config key '{full_key}'"
+    if isinstance(exc, ValidationError):
+        return f"bad value for config key '{full_key}': {first_line}"
+    return f"invalid config{f' at {full_key!r}' if full_key else ''}: {first_line}"
+
+
+def _parse_overrides(overrides: list[str]) -> DictConfig:
+    for item in overrides:
+        key = item.partition("=")[0]
+        if "=" not in item or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. seed=1)")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except (OmegaConfBaseException, YAMLError) as exc:
+        raise ConfigError(f"cannot parse overrides {overrides}: {str(exc).splitlines()[0]}") from None
+
+
+def _read_yaml(path: str | Path) -> DictConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = OmegaConf.load(path)
+    except (YAMLError, OmegaConfBaseException, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot parse config file {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, not a list")
+    return loaded
+
+
+def load_config(
+    schema: type[C], config_file: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> C:
+    """Defaults of ``schema`` ← YAML file ← dotlist overrides, validated; returns a ``schema`` instance."""
+    base = OmegaConf.structured(schema)
+    layers = []
+    if config_file is not None:
+        layers.append(_read_yaml(config_file))
+    if overrides:
+        layers.append(_parse_overrides(list(overrides)))
+    try:
+        merged = OmegaConf.merge(base, *layers)
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_one_line(exc, base)) from None
+    assert isinstance(cfg, schema)
+    cfg.validate()
+    return cfg
+
+
+def to_yaml(cfg: WorkloadConfig | type[WorkloadConfig]) -> str:
+    """The config (or a schema's defaults) as YAML, the same text ``config.yaml`` in a run directory holds."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def to_dict(cfg: WorkloadConfig) -> dict[str, Any]:
+    """A plain nested dict (for Ray arguments, metrics and job submission)."""
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,95 @@
+"""Checkpoint and file I/O that never leaves a half-written file behind.
+
+Checkpoints are safetensors files of named arrays. They are written to a temporary file in the same folder and then
+renamed over the target (``os.replace`` is atomic on POSIX), so an interrupted run keeps its previous complete
+checkpoint. Parameter names are an interface (shared/personal patterns match on them), so wrapper prefixes that
+opacus (``_module.``) or ``torch.compile`` (``_orig_mod.``) add are stripped here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from fedray.platform.errors import DataError
+
+WRAPPER_PREFIXES = ("_module.", "_orig_mod.", "module.")
+
+
+def strip_wrapper_prefixes(names_to_values: Mapping[str, Any]) -> dict[str, Any]:
+    """Remove wrapper prefixes from every key, repeatedly (opacus around compile gives two)."""
+    out: dict[str, Any] = {}
+    for key, value in names_to_values.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in WRAPPER_PREFIXES:
+                if key.startswith(prefix):
+                    key = key[len(prefix) :]
+                    changed = True
+        out[key] = value
+    return out
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> None:
+    """Atomically write named arrays (and string metadata) to a safetensors file."""
+    contiguous = {name: np.ascontiguousarray(value) for name, value in arrays.items()}
+    _atomic_write(Path(path), lambda tmp: save_file(contiguous, tmp, metadata=dict(metadata or {})))
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a safetensors file written by :func:`save_arrays`; a missing or corrupt file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"checkpoint not found: {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read checkpoint {path}: {exc}") from None
+
+
+def save_json(path: str | Path, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
+            f.write("\n")
+
+    _atomic_write(Path(path), write)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def json_line(obj: Any) -> str:
+    """One JSON object on one line, with numpy scalars converted."""
+    return json.dumps(obj, default=_json_default)

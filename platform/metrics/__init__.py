@@ -1,0 +1,1 @@
+"""Metric functions shared by workloads (import from the submodules)."""

@@ -1,0 +1,78 @@
+"""Convolutional encoders whose stage outputs are addressable by name.
+
+Workloads that need intermediate features (OOD feature diffusion, CAM, fairness statistics) ask for stages by name
+through :meth:`ConvEncoder.forward_stages` and :attr:`ConvEncoder.feature_info`, never by hooking arbitrary layers.
+GroupNorm is used instead of BatchNorm: it has no running statistics, so "shared" parameters are unambiguous in
+federated runs and the encoder is compatible with DP-SGD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """Name, channel count and total stride (input size ÷ output size) of one encoder stage."""
+
+    name: str
+    channels: int
+    reduction: int
+
+
+class ConvBlock(nn.Sequential):
+    """3×3 conv → GroupNorm → ReLU → 2×2 max-pool; halves the spatial size."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm_groups: int) -> None:
+        groups = min(norm_groups, out_channels)
+        while out_channels % groups:
+            groups -= 1
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+            nn.GroupNorm(groups, out_channels),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+
+
+class ConvEncoder(nn.Module):
+    """A stack of :class:`ConvBlock` stages named ``stage1``, ``stage2``, …
+
+    Input ``[B, in_channels, H, W]``; stage ``i`` outputs ``[B, widths[i-1], H / 2**i, W / 2**i]``.
+    """
+
+    def __init__(self, in_channels: int, widths: tuple[int, ...] | list[int], norm_groups: int = 8) -> None:
+        super().__init__()
+        if not widths:
+            raise ValueError("an encoder needs at least one stage width")
+        self.stages = nn.ModuleDict()
+        info = []
+        channels = in_channels
+        for i, width in enumerate(widths, start=1):
+            self.stages[f"stage{i}"] = ConvBlock(channels, width, norm_groups)
+            info.append(StageInfo(f"stage{i}", width, 2**i))
+            channels = width
+        self.feature_info: tuple[StageInfo, ...] = tuple(info)
+        self.out_channels = channels
+
+    def forward_stages(self, x: torch.Tensor, names: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+        """Outputs of the requested stages (all by default), keyed by stage name."""
+        wanted = set(names) if names is not None else set(self.stages.keys())
+        unknown = wanted - set(self.stages.keys())
+        if unknown:
+            raise KeyError(f"unknown stages {sorted(unknown)}; encoder has {list(self.stages.keys())}")
+        out = {}
+        for name, stage in self.stages.items():
+            x = stage(x)
+            if name in wanted:
+                out[name] = x
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map ``[B, out_channels, h, w]``."""
+        for stage in self.stages.values():
+            x = stage(x)
+        return x

@@ -1,0 +1,59 @@
+"""The workload registry: a name maps to import strings and declared resources, nothing is imported eagerly.
+
+``fedray list`` and ``fedray --help`` read this table without importing torch or any model. A workload module is
+imported only when it runs (``entry``) or when its config schema is needed (``schema``); keep schema modules free of
+heavy imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from fedray.platform.errors import WorkloadError
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One runnable workload: ``entry`` is ``run(cfg, runtime) -> dict``; ``schema`` its config dataclass."""
+
+    name: str
+    entry: str
+    schema: str
+    summary: str
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+    def load_entry(self) -> Any:
+        return _import_string(self.entry)
+
+    def load_schema(self) -> Any:
+        return _import_string(self.schema)
+
+
+def _import_string(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        Workload(
+            name="federated",
+            entry="fedray.cluster.federation:run",
+            schema="fedray.cluster.federation_config:FederatedConfig",
+            summary="federated training: client actors + parameter-server actor, shared-layer aggregation",
+            num_cpus=1.0,
+        ),
+    )
+}
+
+
+def get_workload(name: str) -> Workload:
+    """The registered workload ``name``; an unknown name is a one-line error listing the known ones."""
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        raise WorkloadError(f"unknown workload {name!r}; known workloads: {', '.join(sorted(WORKLOADS))}") from None

@@ -1,0 +1,67 @@
+"""The run directory every workload writes: ``<root>/<workload>/<name>/``.
+
+Layout: ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per round/epoch, appended and flushed as
+it happens), ``metrics.json`` (the summary, written atomically at the end), ``checkpoints/*.safetensors`` and
+``plots/*.png``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedray.platform.io import json_line, save_arrays, save_json
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @classmethod
+    def create(cls, root: str | Path, workload: str, name: str) -> RunDir:
+        path = Path(root) / workload / name
+        (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (path / "plots").mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics_log(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary_file(self) -> Path:
+        return self.path / "metrics.json"
+
+    def checkpoint(self, name: str) -> Path:
+        return self.path / "checkpoints" / f"{name}.safetensors"
+
+    def plot(self, name: str) -> Path:
+        return self.path / "plots" / f"{name}.png"
+
+    def write_config(self, yaml_text: str) -> None:
+        self.config_file.write_text(yaml_text)
+
+    def start_log(self) -> None:
+        """Begin a fresh metrics log (a new run with the same name replaces the old log)."""
+        self.metrics_log.write_text("")
+
+    def log(self, record: Mapping[str, Any]) -> None:
+        with open(self.metrics_log, "a") as f:
+            f.write(json_line(dict(record)) + "\n")
+            f.flush()
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        save_json(self.summary_file, dict(summary))
+
+    def save_checkpoint(self, name: str, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> Path:
+        path = self.checkpoint(name)
+        save_arrays(path, arrays, {k: str(v) for k, v in metadata.items()})
+        return path

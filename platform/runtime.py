@@ -1,0 +1,44 @@
+"""What workload code may ask of a runtime (the implementations live in ``fedray.cluster.runtime``).
+
+Actor handles returned by :meth:`Runtime.spawn` are used exactly like Ray's: ``handle.method.remote(*args)`` returns
+a reference, and :meth:`Runtime.get` / :meth:`Runtime.wait` resolve references. The same server and client code
+therefore runs on a Ray cluster and, serially, in the inline runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Runtime(Protocol):
+    mode: str
+
+    def spawn(
+        self,
+        cls: type,
+        *args: Any,
+        num_cpus: float = 1.0,
+        num_gpus: float = 0.0,
+        max_restarts: int = 0,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Start ``cls(*args, **kwargs)`` as an actor with the given resources; return its handle."""
+
+    def put(self, value: Any) -> Any:
+        """Store ``value`` once and return a reference that can be passed to many calls."""
+
+    def get(self, ref: Any, timeout: float | None = None) -> Any:
+        """The value behind a reference (raises the remote exception if the call failed)."""
+
+    def wait(self, refs: list[Any], num_returns: int, timeout: float | None) -> tuple[list[Any], list[Any]]:
+        """``(ready, pending)`` after ``num_returns`` are ready or ``timeout`` seconds have passed."""
+
+    def kill(self, handle: Any) -> None:
+        """Stop an actor."""
+
+    def total_cpus(self) -> float:
+        """CPUs the runtime can schedule on (for dividing them among actors)."""
+
+    def total_gpus(self) -> float:
+        """GPUs the runtime can schedule on."""

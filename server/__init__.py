@@ -1,0 +1,1 @@
+"""The parameter server: client sampling, update validation, aggregation strategies and the round."""

@@ -1,0 +1,147 @@
+"""The parameter server: holds the global shared tensors and runs one federated round at a time.
+
+A round: sample clients, put the global tensors into the object store once, ask every sampled client to ``fit``
+with that one reference, gather with ``wait`` under a timeout, validate every update, aggregate when a quorum of
+valid updates arrived, and (on evaluation rounds) ask every client to ``evaluate`` the new tensors. Clients that
+fail, time out or send unusable updates are counted per client and skipped; they never stall or poison the round.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from fedray.platform.messages import EvalResult, FitResult, NamedArrays
+from fedray.platform.metrics.aggregate import weighted_mean
+from fedray.platform.runtime import Runtime
+from fedray.platform.seeding import numpy_rng
+from fedray.server.config import ServerConfig
+from fedray.server.strategies import aggregate_named
+from fedray.server.validation import update_problem
+
+
+@dataclass
+class RoundOutcome:
+    """What the driver logs and checkpoints after a round: the record and the new global tensors."""
+
+    round: int
+    arrays: NamedArrays
+    record: dict[str, Any]
+    evaluations: list[EvalResult]
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+class ParameterServer:
+    """``clients[k]`` is the handle of client ``k``; ``runtime`` resolves their references."""
+
+    def __init__(
+        self,
+        clients: list[Any],
+        initial: NamedArrays,
+        cfg: ServerConfig,
+        strategy: str,
+        runtime: Runtime,
+        seed: int,
+    ) -> None:
+        self.clients, self.weights, self.cfg = clients, dict(initial), cfg
+        self.strategy, self.runtime, self.seed = strategy, runtime, seed
+        self.failures: Counter[int] = Counter()
+        self.rejections: Counter[int] = Counter()
+        self.rejection_reasons: dict[int, str] = {}
+
+    def sample(self, round_idx: int) -> list[int]:
+        """Client ids for this round, drawn without replacement from ``(seed, round)``."""
+        count = self.cfg.clients_per_round or len(self.clients)
+        rng = numpy_rng(self.seed, "sample", round_idx)
+        return sorted(int(k) for k in rng.choice(len(self.clients), size=count, replace=False))
+
+    def quorum(self, sampled: int) -> int:
+        return self.cfg.min_clients if self.cfg.min_clients is not None else max(1, math.ceil(sampled / 2))
+
+    def _gather(self, calls: dict[Any, int]) -> tuple[dict[int, Any], dict[int, str]]:
+        """Results by client id, and failure reasons by client id, within the round timeout."""
+        ready, pending = self.runtime.wait(list(calls), num_returns=len(calls), timeout=self.cfg.round_timeout_s)
+        results, failed = {}, {}
+        for ref in ready:
+            try:
+                results[calls[ref]] = self.runtime.get(ref)
+            except Exception as exc:  # noqa: BLE001 - any client failure is that client's, not the round's
+                failed[calls[ref]] = _reason(exc)
+        for ref in pending:
+            failed[calls[ref]] = f"no answer within {self.cfg.round_timeout_s} s"
+        for client_id in failed:
+            self.failures[client_id] += 1
+        return results, failed
+
+    def _valid_updates(self, results: dict[int, Any]) -> tuple[list[tuple[NamedArrays, int]], list[FitResult], dict]:
+        valid, kept, rejected = [], [], {}
+        for client_id in sorted(results):
+            res = results[client_id]
+            problem = (
+                f"not a FitResult ({type(res).__name__})"
+                if not isinstance(res, FitResult)
+                else update_problem(res.arrays, res.num_examples, self.weights, self.cfg.max_update_norm)
+            )
+            if problem is None:
+                valid.append((res.arrays, res.num_examples))
+                kept.append(res)
+            else:
+                rejected[client_id] = problem
+                self.rejections[client_id] += 1
+                self.rejection_reasons[client_id] = problem
+        return valid, kept, rejected
+
+    def run_round(self, round_idx: int, evaluate: bool) -> RoundOutcome:
+        start = time.perf_counter()
+        sampled = self.sample(round_idx)
+        ref = self.runtime.put(self.weights)  # one copy in the object store, shared by every sampled client
+        results, failed = self._gather({self.clients[k].fit.remote(ref, round_idx): k for k in sampled})
+        valid, kept, rejected = self._valid_updates(results)
+        quorum = self.quorum(len(sampled))
+        aggregated = len(valid) >= quorum
+        if aggregated:
+            self.weights = aggregate_named(self.strategy, valid, self.cfg)
+        fit_seconds = time.perf_counter() - start
+        record: dict[str, Any] = {
+            "round": round_idx,
+            "sampled": len(sampled),
+            "updates": len(valid),
+            "failed": failed,
+            "rejected": rejected,
+            "aggregated": aggregated,
+            "train_loss": weighted_mean([r.metrics["train_loss"] for r in kept], [r.num_examples for r in kept]),
+            "fit_seconds": fit_seconds,
+        }
+        evaluations: list[EvalResult] = []
+        if evaluate:
+            evaluations = self.evaluate(round_idx)
+            record.update(self.summarize(evaluations))
+        record["seconds"] = time.perf_counter() - start
+        return RoundOutcome(round_idx, self.weights, record, evaluations)
+
+    def evaluate(self, round_idx: int) -> list[EvalResult]:
+        """Every client's evaluation of the current global tensors (failed clients are counted and left out)."""
+        ref = self.runtime.put(self.weights)
+        results, _ = self._gather({c.evaluate.remote(ref, round_idx): k for k, c in enumerate(self.clients)})
+        return [results[k] for k in sorted(results) if isinstance(results[k], EvalResult)]
+
+    @staticmethod
+    def summarize(evaluations: list[EvalResult]) -> dict[str, float]:
+        """Example-weighted mean of each metric, and the worst client's accuracy."""
+        if not evaluations:
+            return {}
+        counts = [e.num_examples for e in evaluations]
+        out = {f"test_{k}": weighted_mean([e.metrics[k] for e in evaluations], counts) for k in evaluations[0].metrics}
+        out["worst_test_acc"] = min(e.metrics["acc"] for e in evaluations)
+        out["evaluated"] = len(evaluations)
+        return out
+
+    def counters(self) -> dict[str, dict[int, int]]:
+        return {"failures": dict(self.failures), "rejections": dict(self.rejections)}
