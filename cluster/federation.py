@@ -16,6 +16,7 @@ from fedray.clients.federated_client import FederatedClient
 from fedray.cluster.federation_config import FederatedConfig
 from fedray.platform.data.load import load_dataset
 from fedray.platform.data.partition import make_client_shards, shard_data
+from fedray.platform.interrupts import interrupts_deferred
 from fedray.platform.modules.classifier import build_classifier
 from fedray.platform.params import count_parameters, get_arrays, split_names
 from fedray.platform.plots import line_plot
@@ -99,9 +100,10 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         with StepProgress("round", cfg.server.rounds) as progress:
             for round_idx in range(1, cfg.server.rounds + 1):
                 outcome = runtime.get(server.run_round.remote(round_idx, _evaluate_now(round_idx, cfg)))
-                run_dir.save_checkpoint("server", outcome.arrays, {"round": round_idx, "strategy": cfg.strategy})
-                run_dir.log(outcome.record)
-                history.append(outcome.record)
+                with interrupts_deferred():  # checkpoint and log always agree on the last complete round
+                    run_dir.save_checkpoint("server", outcome.arrays, {"round": round_idx, "strategy": cfg.strategy})
+                    run_dir.log(outcome.record)
+                    history.append(outcome.record)
                 shown = {k: outcome.record[k] for k in ("train_loss", "test_acc", "seconds") if k in outcome.record}
                 progress.advance(shown)
     except KeyboardInterrupt:

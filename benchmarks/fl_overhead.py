@@ -1,0 +1,223 @@
+"""Federated round overhead: fedray (local Ray) against a plain single-process torch loop and Flower's simulation.
+
+The workload (from the architecture's baseline table): 4 clients, a ~50k-parameter CNN, 512 training samples of
+32×32×3 per client, batch 32, 1 local epoch, FedAvg, 5 rounds, one torch thread per worker. All three read the same
+data (fedray's synthetic dataset, IID split) and train the same model with the same optimizer.
+
+Each implementation runs in its own process, ``--repeats`` times, so that "whole process" includes interpreter
+start, imports and runtime start-up; "later round" is the median time of rounds 2..5 (broadcast, local training,
+gather, aggregation). Prints one JSON document and a short table. Usage::
+
+    python benchmarks/fl_overhead.py [--repeats 3] [--impls plain,fedray,flower] [--model pfr]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CLIENTS, ROUNDS, BATCH, LR, MOMENTUM, SEED = 4, 5, 32, 0.05, 0.9, 0
+WIDTHS = [24, 48, 96]  # 53k parameters with the 3-channel input and 10 classes
+SAMPLES = CLIENTS * 640  # 20 % of each client's 640 is its test split: 512 training samples remain
+FEDRAY_OVERRIDES = [
+    "data.name=synthetic",
+    "data.image_size=32",
+    f"data.synthetic_samples={SAMPLES}",
+    "data.partition=iid",
+    f"clients.num_clients={CLIENTS}",
+    "clients.epochs=1",
+    f"clients.batch_size={BATCH}",
+    f"clients.lr={LR}",
+    f"clients.momentum={MOMENTUM}",
+    "clients.num_threads=1",
+    f"model.widths=[{','.join(map(str, WIDTHS))}]",
+    f"server.rounds={ROUNDS}",
+    "server.eval_every=0",
+    f"seed={SEED}",
+]
+
+
+def _client_arrays():
+    """The same per-client training arrays fedray builds from the same config."""
+    from fedray.platform.data.config import DataConfig
+    from fedray.platform.data.load import load_dataset
+    from fedray.platform.data.partition import make_client_shards, shard_data
+
+    cfg = DataConfig(name="synthetic", image_size=32, synthetic_samples=SAMPLES, partition="iid")
+    data = load_dataset(cfg, SEED)
+    shards = make_client_shards(data.labels, CLIENTS, "iid", cfg.alpha, cfg.test_fraction, SEED)
+    return [shard_data(data, s) for s in shards], data.num_classes
+
+
+def _model(num_classes: int):
+    from fedray.platform.modules.classifier import build_classifier
+    from fedray.platform.modules.config import ModelConfig
+
+    return build_classifier(ModelConfig(widths=WIDTHS), 3, num_classes)
+
+
+def _train_one_epoch(model, x, y, round_idx: int) -> None:
+    import torch
+
+    from fedray.clients.training import train_epochs
+
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    train_epochs(model, x, y, opt, 1, BATCH, torch.Generator().manual_seed(round_idx))
+
+
+def child_plain() -> dict:
+    """All clients trained one after another in this process, then their state dicts averaged."""
+    import torch
+
+    torch.set_num_threads(1)
+    shards, num_classes = _client_arrays()
+    data = [(torch.from_numpy(s.train_images), torch.from_numpy(s.train_labels)) for s in shards]
+    torch.manual_seed(SEED)
+    global_model = _model(num_classes)
+    local = _model(num_classes)
+    rounds = []
+    for r in range(1, ROUNDS + 1):
+        start = time.perf_counter()
+        states, counts = [], []
+        for x, y in data:
+            local.load_state_dict(global_model.state_dict())
+            _train_one_epoch(local, x, y, r)
+            states.append({k: v.clone() for k, v in local.state_dict().items()})
+            counts.append(len(y))
+        total = sum(counts)
+        global_model.load_state_dict(
+            {k: sum(s[k] * (n / total) for s, n in zip(states, counts, strict=True)) for k in states[0]}
+        )
+        rounds.append(time.perf_counter() - start)
+    return {"round_seconds": rounds}
+
+
+def child_flower() -> dict:
+    """Flower's simulation runtime: a ServerApp running FedAvg and a ClientApp training the same model."""
+    import torch
+    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import Grid, ServerApp
+    from flwr.serverapp.strategy import FedAvg
+    from flwr.simulation import run_simulation
+
+    shards, num_classes = _client_arrays()
+    rounds: list[float] = []
+
+    class TimedFedAvg(FedAvg):
+        def configure_train(self, server_round, arrays, config, grid):
+            self._start = time.perf_counter()
+            return super().configure_train(server_round, arrays, config, grid)
+
+        def aggregate_train(self, server_round, replies):
+            out = super().aggregate_train(server_round, replies)
+            rounds.append(time.perf_counter() - self._start)
+            return out
+
+    client_app = ClientApp()
+
+    @client_app.train()
+    def train(msg: Message, context: Context) -> Message:
+        torch.set_num_threads(1)
+        shard = shards[int(context.node_config["partition-id"])]
+        model = _model(num_classes)
+        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        x, y = torch.from_numpy(shard.train_images), torch.from_numpy(shard.train_labels)
+        _train_one_epoch(model, x, y, int(msg.content["config"]["server-round"]))
+        content = RecordDict(
+            {"arrays": ArrayRecord(model.state_dict()), "metrics": MetricRecord({"num-examples": len(y)})}
+        )
+        return Message(content=content, reply_to=msg)
+
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        torch.manual_seed(SEED)
+        strategy = TimedFedAvg(
+            fraction_evaluate=0.0, min_train_nodes=CLIENTS, min_available_nodes=CLIENTS, min_evaluate_nodes=0
+        )
+        strategy.start(grid=grid, initial_arrays=ArrayRecord(_model(num_classes).state_dict()), num_rounds=ROUNDS)
+
+    run_simulation(
+        server_app=server_app,
+        client_app=client_app,
+        num_supernodes=CLIENTS,
+        backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": {"num_cpus": 2}},
+    )
+    return {"round_seconds": rounds}
+
+
+def child_fedray(extra: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as root:
+        cmd = [sys.executable, "-m", "fedray.cluster.cli", "run", "federated", *FEDRAY_OVERRIDES, *extra]
+        subprocess.run([*cmd, f"run.root={root}"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        summary = json.loads((Path(root) / "federated" / "default" / "metrics.json").read_text())
+    return {"round_seconds": summary["round_seconds"]}
+
+
+def _run_child(impl: str, extra: list[str]) -> dict:
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "OMP_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", impl, *(["--extra", *extra] if extra else [])],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{impl} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"whole_process_s": wall, "later_round_s": statistics.median(result["round_seconds"][1:])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--impls", default="plain,fedray,flower")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--extra", nargs="*", default=[], help="extra fedray overrides, e.g. model.shared=[encoder.*]")
+    args = parser.parse_args()
+    if args.child:
+        result = {"plain": child_plain, "flower": child_flower}.get(args.child)
+        out = result() if result else child_fedray(args.extra)
+        print(json.dumps(out))
+        return
+
+    impls = args.impls.split(",")
+    runs: dict[str, list[dict]] = {i: [] for i in impls}
+    for _ in range(args.repeats):  # interleaved, so drifting machine load hits every implementation alike
+        for impl in impls:
+            runs[impl].append(_run_child(impl, args.extra if impl == "fedray" else []))
+    medians = {
+        impl: {key: statistics.median(r[key] for r in rs) for key in ("whole_process_s", "later_round_s")}
+        for impl, rs in runs.items()
+    }
+    cores = os.cpu_count() or 1
+    report: dict = {"cores": cores, "clients": CLIENTS, "rounds": ROUNDS, "repeats": args.repeats, "medians": medians}
+    if "plain" in medians and "fedray" in medians:
+        ideal = medians["plain"]["later_round_s"] / min(cores, CLIENTS)
+        report["fedray_round_vs_ideal_parallel"] = medians["fedray"]["later_round_s"] / ideal
+    if "flower" in medians and "fedray" in medians:
+        report["fedray_whole_vs_flower"] = medians["fedray"]["whole_process_s"] / medians["flower"]["whole_process_s"]
+        report["fedray_round_vs_flower"] = medians["fedray"]["later_round_s"] / medians["flower"]["later_round_s"]
+    report["runs"] = runs
+    print(json.dumps(report, indent=2))
+    print(f"\n{'implementation':<10} {'whole process':>14} {'later round':>12}", file=sys.stderr)
+    for impl, m in medians.items():
+        print(f"{impl:<10} {m['whole_process_s']:>12.2f} s {m['later_round_s']:>10.3f} s", file=sys.stderr)
+    for key in ("fedray_round_vs_ideal_parallel", "fedray_whole_vs_flower", "fedray_round_vs_flower"):
+        if key in report:
+            print(f"{key}: {report[key]:.3f}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Test doubles: clients that fail, stall or send garbage, for exercising the parameter server."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fedray.platform.messages import EvalResult, FitResult
+
+REFERENCE = {"w": np.zeros((2, 2), dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}
+
+
+class ScriptedClient:
+    """A client whose update is ``global + delta`` (``delta`` a constant), or a scripted misbehaviour.
+
+    ``behaviour``: ``"ok"``, ``"nan"``, ``"scaled"`` (100× delta), ``"raise"``, ``"slow"`` (sleeps ``delay`` s),
+    ``"wrong_shape"``, ``"wrong_dtype"``, ``"missing_key"``, ``"not_a_result"``.
+    """
+
+    def __init__(self, client_id: int, delta: float, behaviour: str = "ok", n: int = 10, delay: float = 0.0):
+        self.client_id, self.delta, self.behaviour, self.n, self.delay = client_id, delta, behaviour, n, delay
+        self.fit_calls = 0
+
+    def fit(self, shared, round_idx):
+        self.fit_calls += 1
+        arrays = {k: (v + self.delta).astype(v.dtype) for k, v in shared.items()}
+        b = self.behaviour
+        if b == "raise":
+            raise RuntimeError(f"client {self.client_id} crashed")
+        if b == "slow":
+            time.sleep(self.delay)
+        if b == "nan":
+            arrays["w"][0, 0] = np.nan
+        if b == "scaled":
+            arrays = {k: shared[k] + 100 * self.delta * np.ones_like(v) for k, v in arrays.items()}
+        if b == "wrong_shape":
+            arrays["w"] = np.zeros((3, 3), dtype=np.float32)
+        if b == "wrong_dtype":
+            arrays["w"] = arrays["w"].astype(np.float64)
+        if b == "missing_key":
+            del arrays["b"]
+        if b == "not_a_result":
+            return {"arrays": arrays}
+        return FitResult(self.client_id, arrays, self.n, {"train_loss": 1.0})
+
+    def evaluate(self, shared, round_idx):
+        return EvalResult(self.client_id, self.n, {"acc": float(shared["b"][0]), "loss": 0.0})
+
+    def calls(self) -> int:
+        return self.fit_calls

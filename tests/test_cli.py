@@ -1,0 +1,111 @@
+"""The ``fedray`` command as a user runs it: a subprocess, its exit code, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fedray.platform.io import load_arrays
+
+ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1"}
+
+
+def fedray(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fedray.cluster.cli", *args], capture_output=True, text=True, env=ENV, timeout=timeout
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fedray: error: ") and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_list_imports_no_torch():
+    code = "import sys; from fedray.cluster.cli import main; main(['list']); assert 'torch' not in sys.modules"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("federated") and "cpus=" in proc.stdout and "gpus=" in proc.stdout
+
+
+def test_config_prints_the_resolved_yaml():
+    proc = fedray("config", "federated", "server.rounds=4", "seed=9")
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["server"]["rounds"] == 4 and cfg["seed"] == 9 and cfg["cluster"]["mode"] == "local"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("run", "fedsim"), "unknown workload 'fedsim'; known workloads: federated"),
+        (("run", "federated", "server.roundz=2"), "valid keys under 'server': rounds,"),
+        (("run", "federated", "server.rounds=two"), "bad value for config key 'server.rounds'"),
+        (("run", "federated", "--config", "/nonexistent.yaml"), "config file not found: /nonexistent.yaml"),
+        (("config", "federated", "seed"), "must look like key=value"),
+        (
+            ("run", "federated", "data.name=fashion_mnist", "data.path=/nonexistent", "cluster.mode=inline"),
+            "no IDX files for split 'train' in /nonexistent",
+        ),
+        (("submit", "federated", "--address", "http://127.0.0.1:9"), "cannot reach the Ray Jobs API"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(args, fragment):
+    assert_one_line_error(fedray(*args), fragment)
+
+
+def test_bad_input_leaves_an_earlier_run_untouched(tmp_path, tiny_overrides):
+    ok = fedray("run", "federated", *tiny_overrides, "cluster.mode=inline")
+    assert ok.returncode == 0, ok.stderr
+    summary = tmp_path / "runs" / "federated" / "default" / "metrics.json"
+    before = summary.read_text()
+    assert_one_line_error(fedray("run", "federated", *tiny_overrides, "clients.lr=-1"), "clients.lr must be positive")
+    assert summary.read_text() == before
+
+
+def test_run_inline_prints_where_results_are(tiny_overrides):
+    proc = fedray("run", "federated", *tiny_overrides, "cluster.mode=inline", "run.name=cli")
+    assert proc.returncode == 0, proc.stderr
+    assert "results: " in proc.stdout and "federated/cli" in proc.stdout
+    assert "round 3/3" in proc.stderr  # plain progress lines when not on a terminal
+
+
+def test_ctrl_c_keeps_the_last_complete_checkpoint(tmp_path):
+    """SIGINT mid-run: exit 130, the checkpoint holds a complete round, metrics.json says 'interrupted'."""
+    run_dir = tmp_path / "federated" / "default"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fedray.cluster.cli", "run", "federated", "cluster.mode=inline",
+         "server.rounds=500", "data.image_size=8", f"run.root={tmp_path}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    log = run_dir / "metrics.jsonl"
+    deadline = time.time() + 90
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    meta_round = _checkpoint_round(run_dir / "checkpoints" / "server.safetensors")
+    rounds_logged = [json.loads(x)["round"] for x in log.read_text().splitlines()]
+    assert meta_round == rounds_logged[-1] >= 2
+    assert "head.fc.weight" in load_arrays(run_dir / "checkpoints" / "server.safetensors")
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["status"] == "interrupted" and summary["rounds_completed"] == len(rounds_logged)
+
+
+def _checkpoint_round(path: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        return int(f.metadata()["round"])
