@@ -22,3 +22,4 @@ class ClientConfig:
     num_threads: int = 1  # torch intra-op threads per client process
     num_cpus: float | None = None
     num_gpus: float | None = None
+    startup_timeout_s: float = 300.0  # client actors not constructed by then fail the run with a clear message

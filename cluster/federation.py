@@ -6,6 +6,7 @@ was started; the actors only compute.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from fedray.clients.federated_client import FederatedClient
 from fedray.cluster.federation_config import FederatedConfig
 from fedray.platform.data.load import load_dataset
 from fedray.platform.data.partition import make_client_shards, shard_data
+from fedray.platform.errors import FedrayError
 from fedray.platform.interrupts import interrupts_deferred
 from fedray.platform.modules.classifier import build_classifier
 from fedray.platform.params import count_parameters, get_arrays, split_names
@@ -36,7 +38,21 @@ def client_resources(cfg: FederatedConfig, runtime: Runtime) -> tuple[float, flo
     gpus = cfg.clients.num_gpus
     if gpus is None:
         gpus = runtime.total_gpus() / n if runtime.total_gpus() > 0 else 0.0
-    return round(cpus, 4), round(gpus, 4)
+    # Ray keeps four decimals; round down so that n shares never add up to more than the whole.
+    return math.floor(cpus * 1e4) / 1e4, math.floor(gpus * 1e4) / 1e4
+
+
+def _wait_until_started(runtime: Runtime, clients: list[Any], cfg: FederatedConfig, cpus: float, gpus: float) -> None:
+    """Block until every client actor is constructed; an actor that cannot be placed is an error, not a hang."""
+    refs = [c.ready.remote() for c in clients]
+    ready, pending = runtime.wait(refs, num_returns=len(refs), timeout=cfg.clients.startup_timeout_s)
+    if pending:
+        raise FedrayError(
+            f"{len(pending)} of {len(refs)} client actors did not start within {cfg.clients.startup_timeout_s:g} s "
+            f"(each asks for num_cpus={cpus:g}, num_gpus={gpus:g}; the cluster has {runtime.total_cpus():g} CPUs, "
+            f"{runtime.total_gpus():g} GPUs); lower clients.num_cpus/num_gpus or raise clients.startup_timeout_s"
+        )
+    runtime.get(ready)
 
 
 def _evaluate_now(round_idx: int, cfg: FederatedConfig) -> bool:
@@ -78,7 +94,7 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
     server = runtime.spawn(
         ParameterServer, clients, initial, cfg.server, cfg.strategy, runtime, cfg.seed, num_cpus=cfg.server.num_cpus
     )
-    runtime.get([c.ready.remote() for c in clients])
+    _wait_until_started(runtime, clients, cfg, cpus, gpus)
     setup_seconds = time.perf_counter() - started
 
     history: list[dict[str, Any]] = []
