@@ -11,7 +11,6 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
 $(BIN)/fedray: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(BIN)/fedray
