@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass
 class ClientConfig:
-    """How many clients, and how each trains locally.
+    """How many clients, where they live, and how each trains locally.
 
-    ``num_cpus`` / ``num_gpus`` are per client actor; left empty, the runtime's CPUs (at most one each) and GPUs are
-    divided evenly among the clients, so that all of them can be placed at once.
+    ``placement``: ``actor`` gives every client its own actor (cross-silo: a client's state never leaves its
+    process); ``pool`` runs the clients as virtual clients on ``pool_size`` worker actors (default: one per CPU), for
+    simulations with more clients than cores. ``num_cpus`` / ``num_gpus`` are per actor; left empty, the runtime's
+    CPUs (at most one each) and GPUs are divided evenly, so that all actors can be placed at once.
     """
 
     num_clients: int = 5
+    placement: Literal["actor", "pool"] = "actor"
+    pool_size: int | None = None
     epochs: int = 1
     batch_size: int = 32
     lr: float = 0.05

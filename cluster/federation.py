@@ -6,15 +6,14 @@ was started; the actors only compute.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from typing import Any
 
 import torch
 
-from fedray.clients.federated_client import FederatedClient
 from fedray.cluster.federation_config import FederatedConfig
+from fedray.cluster.placement import place_clients
 from fedray.platform.data.load import load_dataset
 from fedray.platform.data.partition import make_client_shards, shard_data
 from fedray.platform.errors import FedrayError
@@ -29,27 +28,16 @@ from fedray.platform.seeding import derive_seed
 from fedray.server.parameter_server import ParameterServer, RoundOutcome
 
 
-def client_resources(cfg: FederatedConfig, runtime: Runtime) -> tuple[float, float]:
-    """``(num_cpus, num_gpus)`` per client actor: as configured, or the runtime's share so all fit at once."""
-    n = cfg.clients.num_clients
-    cpus = cfg.clients.num_cpus
-    if cpus is None:
-        cpus = min(1.0, max(runtime.total_cpus() - cfg.server.num_cpus, 0.01) / n)
-    gpus = cfg.clients.num_gpus
-    if gpus is None:
-        gpus = runtime.total_gpus() / n if runtime.total_gpus() > 0 else 0.0
-    # Ray keeps four decimals; round down so that n shares never add up to more than the whole.
-    return math.floor(cpus * 1e4) / 1e4, math.floor(gpus * 1e4) / 1e4
-
-
-def _wait_until_started(runtime: Runtime, clients: list[Any], cfg: FederatedConfig, cpus: float, gpus: float) -> None:
+def _wait_until_started(runtime: Runtime, clients: list[Any], cfg: FederatedConfig, placement: dict) -> None:
     """Block until every client actor is constructed; an actor that cannot be placed is an error, not a hang."""
     refs = [c.ready.remote() for c in clients]
     ready, pending = runtime.wait(refs, num_returns=len(refs), timeout=cfg.clients.startup_timeout_s)
     if pending:
+        asks = f"num_cpus={placement['num_cpus']:g}, num_gpus={placement['num_gpus']:g}"
         raise FedrayError(
             f"{len(pending)} of {len(refs)} client actors did not start within {cfg.clients.startup_timeout_s:g} s "
-            f"(each asks for num_cpus={cpus:g}, num_gpus={gpus:g}; the cluster has {runtime.total_cpus():g} CPUs, "
+            f"({placement['workers']} workers in '{placement['placement']}' placement, each asking for {asks}; "
+            f"the cluster has {runtime.total_cpus():g} CPUs, "
             f"{runtime.total_gpus():g} GPUs); lower clients.num_cpus/num_gpus or raise clients.startup_timeout_s"
         )
     runtime.get(ready)
@@ -77,24 +65,11 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
     shared_names, personal_names = split_names(model, cfg.model.shared)
     initial = get_arrays(model, shared_names)
 
-    cpus, gpus = client_resources(cfg, runtime)
-    clients = [
-        runtime.spawn(
-            FederatedClient,
-            shard.client_id,
-            runtime.put(shard_data(data, shard)),
-            cfg.model,
-            cfg.clients,
-            cfg.seed,
-            num_cpus=cpus,
-            num_gpus=gpus,
-        )
-        for shard in shards
-    ]
+    clients, placement = place_clients(cfg, runtime, [shard_data(data, shard) for shard in shards])
     server = runtime.spawn(
         ParameterServer, clients, initial, cfg.server, cfg.strategy, runtime, cfg.seed, num_cpus=cfg.server.num_cpus
     )
-    _wait_until_started(runtime, clients, cfg, cpus, gpus)
+    _wait_until_started(runtime, clients, cfg, placement)
     setup_seconds = time.perf_counter() - started
 
     history: list[dict[str, Any]] = []
@@ -109,7 +84,7 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         "num_parameters": count_parameters(model),
         "shared_tensors": len(shared_names),
         "personal_tensors": len(personal_names),
-        "client_resources": {"num_cpus": cpus, "num_gpus": gpus},
+        "clients": placement,
         "setup_seconds": setup_seconds,
     }
     try:

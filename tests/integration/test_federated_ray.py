@@ -17,12 +17,14 @@ from fedray.server.parameter_server import ParameterServer
 pytestmark = pytest.mark.ray
 
 
-def test_local_ray_run_matches_the_inline_run(ray_session, tiny_overrides):
+@pytest.mark.parametrize("placement", ["actor", "pool"])
+def test_local_ray_run_matches_the_inline_run(ray_session, tiny_overrides, placement):
     results = {}
     for mode in ("inline", "local"):
-        cfg = resolve_config("federated", None, [*tiny_overrides, f"cluster.mode={mode}", f"run.name={mode}"])
+        overrides = [f"cluster.mode={mode}", f"run.name={mode}", f"clients.placement={placement}"]
+        cfg = resolve_config("federated", None, [*tiny_overrides, *overrides])
         summary, run_dir = run_workload("federated", cfg)
-        assert summary["runtime"] == mode
+        assert summary["runtime"] == mode and summary["clients"]["placement"] == placement
         results[mode] = (summary, load_arrays(run_dir.checkpoint("server")))
     (inline, w_inline), (local, w_local) = results["inline"], results["local"]
     for key in ("test_acc", "test_loss", "worst_test_acc"):
@@ -65,8 +67,9 @@ def test_a_slow_client_is_dropped_after_the_round_timeout(ray_session):
 def test_clients_that_cannot_be_placed_fail_with_a_clear_error(ray_session, tiny_overrides):
     from fedray.platform.errors import FedrayError
 
-    cfg = resolve_config(
-        "federated", None, [*tiny_overrides, "clients.num_cpus=3", "clients.startup_timeout_s=3"]
+    cfg = resolve_config("federated", None, [*tiny_overrides, "clients.num_cpus=3", "clients.startup_timeout_s=3"])
+    expected = (
+        r"3 of 3 client actors did not start within 3 s \(3 workers in 'actor' placement, each asking for num_cpus=3,"
     )
-    with pytest.raises(FedrayError, match=r"3 of 3 client actors did not start within 3 s \(each asks for num_cpus=3"):
+    with pytest.raises(FedrayError, match=expected):
         run_workload("federated", cfg)

@@ -50,3 +50,17 @@ def test_same_seed_same_result_and_another_seed_differs(tiny_overrides):
 
     assert final("seed=1") == final("seed=1")
     assert final("seed=1") != final("seed=2")
+
+
+def test_pool_placement_computes_what_dedicated_actors_compute(tiny_overrides):
+    """Virtual clients on two pool workers give the same result as one actor per client, personal heads included."""
+    runs = {}
+    for placement in ("actor", "pool"):
+        overrides = [*tiny_overrides, "cluster.mode=inline", "model.shared=[encoder.*]", f"run.name={placement}"]
+        cfg = resolve_config("federated", None, [*overrides, f"clients.placement={placement}", "clients.pool_size=2"])
+        summary, run_dir = run_workload("federated", cfg)
+        runs[placement] = (summary, load_arrays(run_dir.checkpoint("client_2")))
+    (actor, head_actor), (pool, head_pool) = runs["actor"], runs["pool"]
+    assert pool["clients"]["placement"] == "pool" and pool["clients"]["workers"] == 2
+    assert pool["test_loss"] == actor["test_loss"] and pool["per_client"] == actor["per_client"]
+    np.testing.assert_array_equal(head_pool["head.fc.weight"], head_actor["head.fc.weight"])

@@ -1,0 +1,92 @@
+"""Where federated clients live: one actor per client, or virtual clients on a pool of worker actors.
+
+``actor`` (cross-silo): each client is its own Ray actor and keeps its model and personal state in its process.
+``pool`` (simulation): ``pool_size`` worker actors host the clients round-robin. Either way the parameter server gets
+one handle per client with the same methods (``fit``, ``evaluate``, ``ready``, ``personal_state``), so its code does
+not know which placement it talks to.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fedray.clients.federated_client import FederatedClient
+from fedray.clients.pool import ClientPool
+from fedray.cluster.federation_config import FederatedConfig
+from fedray.platform.messages import ClientData
+from fedray.platform.runtime import Runtime
+
+
+class PooledClient:
+    """A client handle that forwards ``handle.method.remote(*args)`` to ``pool.method.remote(client_id, *args)``."""
+
+    def __init__(self, pool: Any, client_id: int) -> None:
+        self.pool, self.client_id = pool, client_id
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("pool", "client_id"):
+            raise AttributeError(name)
+        return _Forward(getattr(self.pool, name), self.client_id)
+
+
+class _Forward:
+    def __init__(self, method: Any, client_id: int) -> None:
+        self.method, self.client_id = method, client_id
+
+    def remote(self, *args: Any) -> Any:
+        return self.method.remote(self.client_id, *args)
+
+
+def _share(total: float, parts: int, cap: float | None = 1.0) -> float:
+    """An equal share of ``total`` per part, rounded down to Ray's four decimals (so the shares always fit)."""
+    share = total / max(parts, 1)
+    if cap is not None:
+        share = min(cap, share)
+    return math.floor(share * 1e4) / 1e4
+
+
+def pool_size(cfg: FederatedConfig, runtime: Runtime) -> int:
+    """Configured, or one worker per whole CPU of the runtime (never more workers than clients)."""
+    size = cfg.clients.pool_size or max(1, math.floor(runtime.total_cpus() - cfg.server.num_cpus))
+    return min(size, cfg.clients.num_clients)
+
+
+def worker_resources(cfg: FederatedConfig, runtime: Runtime, workers: int) -> tuple[float, float]:
+    """``(num_cpus, num_gpus)`` per client actor or pool worker: as configured, or an equal share of the runtime."""
+    cpus = cfg.clients.num_cpus
+    if cpus is None:
+        cpus = _share(max(runtime.total_cpus() - cfg.server.num_cpus, 0.01), workers)
+    gpus = cfg.clients.num_gpus
+    if gpus is None:
+        gpus = _share(runtime.total_gpus(), workers, cap=None)
+    return cpus, gpus
+
+
+def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]) -> tuple[list[Any], dict[str, Any]]:
+    """One handle per client (index = client id), and a description of the placement for metrics.json."""
+    if cfg.clients.placement == "actor":
+        cpus, gpus = worker_resources(cfg, runtime, len(data))
+        handles = [
+            runtime.spawn(
+                FederatedClient, k, runtime.put(d), cfg.model, cfg.clients, cfg.seed, num_cpus=cpus, num_gpus=gpus
+            )
+            for k, d in enumerate(data)
+        ]
+        return handles, {"placement": "actor", "workers": len(data), "num_cpus": cpus, "num_gpus": gpus}
+    workers = pool_size(cfg, runtime)
+    cpus, gpus = worker_resources(cfg, runtime, workers)
+    pools = [
+        runtime.spawn(
+            ClientPool,
+            runtime.put({k: d for k, d in enumerate(data) if k % workers == w}),
+            cfg.model,
+            cfg.clients,
+            cfg.seed,
+            num_cpus=cpus,
+            num_gpus=gpus,
+        )
+        for w in range(workers)
+    ]
+    handles = [PooledClient(pools[k % workers], k) for k in range(len(data))]
+    return handles, {"placement": "pool", "workers": workers, "num_cpus": cpus, "num_gpus": gpus}
