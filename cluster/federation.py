@@ -6,6 +6,7 @@ was started; the actors only compute.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from typing import Any
@@ -66,8 +67,11 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
     initial = get_arrays(model, shared_names)
 
     clients, placement = place_clients(cfg, runtime, [shard_data(data, shard) for shard in shards])
+    if cfg.server.max_concurrent is not None:
+        placement["max_concurrent"] = cfg.server.max_concurrent
+    server_cfg = dataclasses.replace(cfg.server, max_concurrent=placement["max_concurrent"])
     server = runtime.spawn(
-        ParameterServer, clients, initial, cfg.server, cfg.strategy, runtime, cfg.seed, num_cpus=cfg.server.num_cpus
+        ParameterServer, clients, initial, server_cfg, cfg.strategy, runtime, cfg.seed, num_cpus=cfg.server.num_cpus
     )
     _wait_until_started(runtime, clients, cfg, placement)
     setup_seconds = time.perf_counter() - started

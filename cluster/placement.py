@@ -73,7 +73,10 @@ def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]
             )
             for k, d in enumerate(data)
         ]
-        return handles, {"placement": "actor", "workers": len(data), "num_cpus": cpus, "num_gpus": gpus}
+        # Actors that share cores take turns: the server keeps only as many fits in flight as there are whole CPUs.
+        concurrency = max(1, math.floor(runtime.total_cpus() - cfg.server.num_cpus)) if cpus < 1 else None
+        described = {"placement": "actor", "workers": len(data), "num_cpus": cpus, "num_gpus": gpus}
+        return handles, {**described, "max_concurrent": concurrency}
     workers = pool_size(cfg, runtime)
     cpus, gpus = worker_resources(cfg, runtime, workers)
     pools = [
@@ -89,4 +92,11 @@ def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]
         for w in range(workers)
     ]
     handles = [PooledClient(pools[k % workers], k) for k in range(len(data))]
-    return handles, {"placement": "pool", "workers": workers, "num_cpus": cpus, "num_gpus": gpus}
+    # Each worker runs its calls one after another already: no limit needed.
+    return handles, {
+        "placement": "pool",
+        "workers": workers,
+        "num_cpus": cpus,
+        "num_gpus": gpus,
+        "max_concurrent": None,
+    }

@@ -21,6 +21,7 @@ class ServerConfig:
     clients_per_round: int | None = None  # default: every client
     min_clients: int | None = None
     round_timeout_s: float = 600.0
+    max_concurrent: int | None = None  # calls in flight at once; default: as many as the clients' CPUs allow
     max_update_norm: float | None = None  # L2 bound on (client − global) over all shared tensors
     eval_every: int = 1  # evaluate every k rounds and after the last; 0: only after the last
     trim_fraction: float = 0.2  # trimmed_mean: fraction cut at each end

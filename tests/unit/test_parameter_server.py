@@ -58,3 +58,45 @@ def test_sampling_is_seeded_and_calls_only_the_sampled():
     server.run_round(4, evaluate=False)
     called = [k for k, c in enumerate(clients) if c.instance.fit_calls]
     assert called == server.sample(4)
+
+
+class DeferredRuntime(InlineRuntime):
+    """Calls run only when ``wait`` picks them up, so the number of calls in flight can be observed."""
+
+    def __init__(self):
+        self.in_flight, self.most_in_flight = [], 0
+
+    def spawn(self, cls, *args, **kwargs):
+        actor = super().spawn(cls, *args, **kwargs)
+        runtime = self
+
+        class Deferred:
+            def __getattr__(self, name):
+                class Method:
+                    def remote(self, *a):
+                        ref = ("pending", name, a)
+                        call = {"ref": ref, "run": lambda: getattr(actor, name).remote(*a)}
+                        runtime.in_flight.append(call)
+                        runtime.most_in_flight = max(runtime.most_in_flight, len(runtime.in_flight))
+                        return call["run"]  # a unique, hashable stand-in for the reference
+
+                return Method()
+
+        return Deferred()
+
+    def wait(self, refs, num_returns, timeout):
+        done = refs[:num_returns]
+        self.in_flight = [c for c in self.in_flight if c["run"] not in done]
+        return done, refs[num_returns:]
+
+    def get(self, ref, timeout=None):
+        return super().get(ref())
+
+
+def test_back_pressure_keeps_at_most_max_concurrent_calls_in_flight():
+    rt = DeferredRuntime()
+    clients = [rt.spawn(ScriptedClient, k, 1.0) for k in range(7)]
+    server = ParameterServer(clients, REFERENCE, ServerConfig(max_concurrent=2), "fedavg", rt, seed=0)
+    out = server.run_round(1, evaluate=True)
+    assert rt.most_in_flight == 2
+    assert out.record["updates"] == 7 and out.record["evaluated"] == 7
