@@ -60,8 +60,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     return submit(args.workload, args.address, args.config, args.overrides, args.working_dir, not args.no_wait)
 
 
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse, letting ``key=value`` overrides stand before or after the options (argparse alone stops at them)."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    stray = [a for a in rest if "=" not in a or a.startswith("-")]
+    if stray or (rest and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or rest)}")
+    if rest:
+        args.overrides = [*args.overrides, *rest]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         return _dispatch(args)
     except FedrayError as exc:

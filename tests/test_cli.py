@@ -109,3 +109,14 @@ def _checkpoint_round(path: Path) -> int:
 
     with safe_open(str(path), "np") as f:
         return int(f.metadata()["round"])
+
+
+def test_overrides_may_stand_before_or_after_options(tmp_path):
+    from fedray.cluster.cli import parse
+
+    args = parse(["submit", "federated", "seed=1", "--address", "http://x:8265", "server.rounds=2", "--no-wait"])
+    assert args.overrides == ["seed=1", "server.rounds=2"] and args.address == "http://x:8265" and args.no_wait
+    proc = fedray("config", "federated", "--config", str(tmp_path / "missing.yaml"), "seed=3")
+    assert_one_line_error(proc, "config file not found")
+    stray = fedray("config", "federated", "--bogus")
+    assert stray.returncode == 2 and "unrecognized arguments: --bogus" in stray.stderr
