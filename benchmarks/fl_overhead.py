@@ -8,11 +8,12 @@ Each implementation runs in its own process, ``--repeats`` times, so that "whole
 start, imports and runtime start-up; "later round" is the median time of rounds 2..5 (broadcast, local training,
 gather, aggregation). Prints one JSON document and a short table. Usage::
 
-    python benchmarks/fl_overhead.py [--repeats 3] [--impls plain,fedray,fedray_pool,flower]
+    python benchmarks/fl_overhead.py [--repeats 3] [--impls plain,plain_parallel,fedray,fedray_pool,flower]
 
 ``fedray`` gives every client its own actor (``clients.placement=actor``, the cross-silo layout); ``fedray_pool``
 runs the four clients as virtual clients on one worker actor per core (``clients.placement=pool``), which is what
-Flower's simulation does too.
+Flower's simulation does too. ``plain_parallel`` runs two plain processes at once, each training half the clients
+without exchanging anything: the best round time this machine's cores allow, against which framework overhead shows.
 """
 
 from __future__ import annotations
@@ -76,13 +77,13 @@ def _train_one_epoch(model, x, y, round_idx: int) -> None:
     train_epochs(model, x, y, opt, 1, BATCH, torch.Generator().manual_seed(round_idx))
 
 
-def child_plain() -> dict:
-    """All clients trained one after another in this process, then their state dicts averaged."""
+def child_plain(part: int = 0, parts: int = 1) -> dict:
+    """Clients ``part::parts`` trained one after another in this process, then their state dicts averaged."""
     import torch
 
     torch.set_num_threads(1)
     shards, num_classes = _client_arrays()
-    data = [(torch.from_numpy(s.train_images), torch.from_numpy(s.train_labels)) for s in shards]
+    data = [(torch.from_numpy(s.train_images), torch.from_numpy(s.train_labels)) for s in shards[part::parts]]
     torch.manual_seed(SEED)
     global_model = _model(num_classes)
     local = _model(num_classes)
@@ -168,30 +169,36 @@ def child_fedray(extra: list[str]) -> dict:
 
 
 def _run_child(impl: str, extra: list[str]) -> dict:
+    """Run one implementation in fresh processes; ``plain_parallel`` is two plain processes at once, each training
+    half of the clients with no exchange at all: the floor that this machine's cores allow."""
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "OMP_NUM_THREADS": "1"}
+    if impl == "plain_parallel":
+        commands = [[sys.executable, __file__, "--child", "plain", "--part", str(i), "--parts", "2"] for i in range(2)]
+    else:
+        commands = [[sys.executable, __file__, "--child", impl, *(["--extra", *extra] if extra else [])]]
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", impl, *(["--extra", *extra] if extra else [])],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for c in commands]
+    outputs = [p.communicate() for p in procs]
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{impl} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"whole_process_s": wall, "later_round_s": statistics.median(result["round_seconds"][1:])}
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        if proc.returncode != 0:
+            raise RuntimeError(f"{impl} failed:\n{err[-3000:]}")
+    per_process = [json.loads(out.strip().splitlines()[-1])["round_seconds"] for out, _ in outputs]
+    rounds = [max(r) for r in zip(*per_process, strict=True)]
+    return {"whole_process_s": wall, "later_round_s": statistics.median(rounds[1:])}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--impls", default="plain,fedray,fedray_pool,flower")
+    parser.add_argument("--impls", default="plain,plain_parallel,fedray,fedray_pool,flower")
+    parser.add_argument("--part", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--parts", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--extra", nargs="*", default=[], help="extra fedray overrides, e.g. model.shared=[encoder.*]")
     args = parser.parse_args()
     if args.child:
-        result = {"plain": child_plain, "flower": child_flower}.get(args.child)
+        result = {"plain": lambda: child_plain(args.part, args.parts), "flower": child_flower}.get(args.child)
         placement = ["clients.placement=pool"] if args.child == "fedray_pool" else []
         out = result() if result else child_fedray([*placement, *args.extra])
         print(json.dumps(out))
@@ -209,10 +216,15 @@ def main() -> None:
     cores = os.cpu_count() or 1
     report: dict = {"cores": cores, "clients": CLIENTS, "rounds": ROUNDS, "repeats": args.repeats, "medians": medians}
     ratios: dict[str, float] = {}
-    for impl in (i for i in impls if i.startswith("fedray")):
+    for impl in (i for i in impls if i.startswith("fedray") or i == "flower"):
         if "plain" in medians:  # target: at most 1.10
             ideal = medians["plain"]["later_round_s"] / min(cores, CLIENTS)
             ratios[f"{impl}_round_vs_ideal_parallel"] = medians[impl]["later_round_s"] / ideal
+        if "plain_parallel" in medians:
+            floor = medians["plain_parallel"]["later_round_s"]
+            ratios[f"{impl}_round_vs_plain_parallel"] = medians[impl]["later_round_s"] / floor
+        if impl == "flower":
+            continue
         if "flower" in medians:  # target: below 1.0
             ratios[f"{impl}_whole_vs_flower"] = medians[impl]["whole_process_s"] / medians["flower"]["whole_process_s"]
             ratios[f"{impl}_round_vs_flower"] = medians[impl]["later_round_s"] / medians["flower"]["later_round_s"]

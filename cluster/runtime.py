@@ -167,6 +167,7 @@ def _init_ray(cluster: ClusterSection) -> bool:
         # Without this Ray binds to the machine's external address; a local simulation needs only loopback.
         os.environ.setdefault(LOOPBACK_ENV, "0")
         ray.init(
+            address="local",  # a new cluster of our own, even where `ray start` left one running (or its address)
             num_cpus=cluster.num_cpus,
             num_gpus=cluster.num_gpus,
             include_dashboard=cluster.dashboard,

@@ -27,7 +27,7 @@ def ray_session():
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     # Test-only actor classes live in tests/helpers.py, which Ray workers cannot import: ship them by value.
     ray.cloudpickle.register_pickle_by_value(helpers)
     yield ray

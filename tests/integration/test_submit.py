@@ -75,3 +75,13 @@ def test_submit_runs_the_workload_as_a_job_and_streams_its_logs(ray_head, tmp_pa
     assert "SUCCEEDED" in proc.stderr
     summary = json.loads((root / "federated" / "default" / "metrics.json").read_text())
     assert summary["runtime"] == "address" and summary["rounds_completed"] == 2
+
+
+def test_a_local_run_starts_its_own_cluster_after_ray_start_left_one_behind(tiny_overrides):
+    """`ray start` records its address for later `ray.init()` calls; a local run must not try to join it."""
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    proc = subprocess.run(
+        [str(BIN / "fedray"), "run", "federated", *tiny_overrides, "server.rounds=1", "cluster.mode=local"],
+        capture_output=True, text=True, env=env, timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
