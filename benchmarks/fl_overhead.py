@@ -74,7 +74,7 @@ def _train_one_epoch(model, x, y, round_idx: int) -> None:
     from fedray.clients.training import train_epochs
 
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    train_epochs(model, x, y, opt, 1, BATCH, torch.Generator().manual_seed(round_idx))
+    train_epochs(model, lambda epoch: (x, y), opt, range(1), BATCH, torch.Generator().manual_seed(round_idx))
 
 
 def child_plain(part: int = 0, parts: int = 1) -> dict:

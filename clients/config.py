@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+MethodName = Literal["fedavg", "local", "fedper", "fedrep", "fedbn", "pfr"]  # see fedray.clients.methods
+
 
 @dataclass
 class ClientConfig:
@@ -20,6 +22,7 @@ class ClientConfig:
     placement: Literal["actor", "pool"] = "actor"
     pool_size: int | None = None
     epochs: int = 1
+    head_epochs: int = 2  # fedrep: epochs on the personal head (encoder frozen) before the encoder's epochs
     batch_size: int = 32
     lr: float = 0.05
     momentum: float = 0.9

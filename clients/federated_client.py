@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from fedray.clients.config import ClientConfig
-from fedray.clients.training import evaluate, train_epochs
+from fedray.clients.methods import METHODS, local_update
+from fedray.clients.training import EpochData, evaluate
 from fedray.platform.device import select_device
 from fedray.platform.messages import ClientData, EvalResult, FitResult, NamedArrays
-from fedray.platform.modules.classifier import build_classifier
+from fedray.platform.modules.build import build_model
 from fedray.platform.modules.config import ModelConfig
 from fedray.platform.params import get_arrays, set_arrays, split_names
 from fedray.platform.seeding import derive_seed
@@ -28,17 +29,31 @@ class FederatedClient:
     each round draws its shuffling from ``(seed, client, round)``, which makes runs reproducible in any runtime.
     """
 
-    def __init__(self, client_id: int, data: ClientData, model: ModelConfig, cfg: ClientConfig, seed: int) -> None:
+    def __init__(
+        self, client_id: int, data: ClientData, model: ModelConfig, cfg: ClientConfig, seed: int, method: str = "fedavg"
+    ) -> None:
         torch.set_num_threads(cfg.num_threads)
-        self.client_id, self.cfg, self.seed = client_id, cfg, seed
+        self.client_id, self.cfg, self.seed, self.data = client_id, cfg, seed, data
+        self.method = METHODS[method]
         self.device = select_device()
-        self.train_x, self.train_y, self.test_x, self.test_y = (
-            torch.from_numpy(np.array(a)).to(self.device)
-            for a in (data.train_images, data.train_labels, data.test_images, data.test_labels)
-        )
+        self.test_x, self.test_y = self._tensors(data.test_images, data.test_labels)
+        self.fixed_train = None if data.sampler else self._tensors(data.train_images, data.train_labels)
         torch.manual_seed(derive_seed(seed, "model-init"))
-        self.model = build_classifier(model, int(self.train_x.shape[1]), data.num_classes).to(self.device)
-        self.shared_names, self.personal_names = split_names(self.model, model.shared)
+        self.model = build_model(self.method.architecture, model, int(self.test_x.shape[1]), data.num_classes)
+        self.model.to(self.device)
+        patterns = model.shared if model.shared is not None else self.method.shared
+        self.shared_names, self.personal_names = split_names(self.model, patterns)
+
+    def _tensors(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(np.array(images)).to(self.device), torch.from_numpy(np.array(labels)).to(self.device)
+
+    def _epoch_data(self, round_idx: int) -> EpochData:
+        """Fixed arrays every epoch, or a fresh draw from the client's sampler for each ``(round, epoch)``."""
+        if self.fixed_train is not None:
+            fixed = self.fixed_train
+            return lambda epoch: fixed
+        sampler = self.data.sampler
+        return lambda epoch: self._tensors(*sampler(round_idx, epoch))
 
     def ready(self) -> int:
         """Answers once construction (data loading, model building) has finished."""
@@ -50,14 +65,9 @@ class FederatedClient:
         set_arrays(self.model, shared)
         torch.manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx, "train"))
         generator = torch.Generator().manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx))
-        optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=self.cfg.lr, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay
-        )
-        stats = train_epochs(
-            self.model, self.train_x, self.train_y, optimizer, self.cfg.epochs, self.cfg.batch_size, generator
-        )
+        stats = local_update(self.method, self.model, self._epoch_data(round_idx), self.cfg, generator)
         stats["fit_seconds"] = time.perf_counter() - start
-        return FitResult(self.client_id, get_arrays(self.model, self.shared_names), len(self.train_y), stats)
+        return FitResult(self.client_id, get_arrays(self.model, self.shared_names), self.data.num_train, stats)
 
     def evaluate(self, shared: NamedArrays, round_idx: int) -> EvalResult:
         """Metrics on this client's test shard with the given shared tensors and this client's personal ones."""

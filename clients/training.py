@@ -6,10 +6,9 @@ between deployment paths.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from fedray.platform.metrics.classification import classification_metrics
@@ -21,22 +20,29 @@ def minibatches(num_samples: int, batch_size: int, generator: torch.Generator) -
     yield from order.split(batch_size)
 
 
+EpochData = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+"""The samples of epoch ``e`` (the same arrays every epoch, or a fresh draw per epoch)."""
+
+
 def train_epochs(
     model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
+    data: EpochData,
     optimizer: torch.optim.Optimizer,
-    epochs: int,
+    epochs: range,
     batch_size: int,
     generator: torch.Generator,
 ) -> dict[str, float]:
-    """Cross-entropy SGD over ``epochs`` passes; returns the mean training loss and the number of steps."""
+    """SGD on the model's own ``training_losses``, one pass over ``data(e)`` for each epoch index ``e``.
+
+    Returns the mean loss and the step count.
+    """
     model.train()
     total, steps, seen = 0.0, 0, 0
-    for _ in range(epochs):
+    for epoch in epochs:
+        images, labels = data(epoch)
         for idx in minibatches(len(labels), batch_size, generator):
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(images[idx]), labels[idx])
+            loss = model.training_losses(images[idx], labels[idx])["loss"]
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)

@@ -13,13 +13,13 @@ from typing import Any
 
 import torch
 
+from fedray.clients.methods import METHODS
 from fedray.cluster.federation_config import FederatedConfig
 from fedray.cluster.placement import place_clients
-from fedray.platform.data.load import load_dataset
-from fedray.platform.data.partition import make_client_shards, shard_data
+from fedray.platform.data.federated import federated_data
 from fedray.platform.errors import FedrayError
 from fedray.platform.interrupts import interrupts_deferred
-from fedray.platform.modules.classifier import build_classifier
+from fedray.platform.modules.build import build_model
 from fedray.platform.params import count_parameters, get_arrays, split_names
 from fedray.platform.plots import line_plot
 from fedray.platform.progress import StepProgress
@@ -51,22 +51,16 @@ def _evaluate_now(round_idx: int, cfg: FederatedConfig) -> bool:
 
 def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
-    data = load_dataset(cfg.data, cfg.seed)
-    shards = make_client_shards(
-        data.labels,
-        cfg.clients.num_clients,
-        cfg.data.partition,
-        cfg.data.alpha,
-        cfg.data.test_fraction,
-        cfg.seed,
-        cfg.data.min_client_samples,
-    )
+    data = federated_data(cfg.data, cfg.clients.num_clients, cfg.seed)
     torch.manual_seed(derive_seed(cfg.seed, "model-init"))
-    model = build_classifier(cfg.model, data.in_channels, data.num_classes)
-    shared_names, personal_names = split_names(model, cfg.model.shared)
+    method = METHODS[cfg.method]
+    model = build_model(method.architecture, cfg.model, data.in_channels, data.num_classes)
+    shared_names, personal_names = split_names(
+        model, cfg.model.shared if cfg.model.shared is not None else method.shared
+    )
     initial = get_arrays(model, shared_names)
 
-    clients, placement = place_clients(cfg, runtime, [shard_data(data, shard) for shard in shards])
+    clients, placement = place_clients(cfg, runtime, data.clients)
     if cfg.server.max_concurrent is not None:
         placement["max_concurrent"] = cfg.server.max_concurrent
     server_cfg = dataclasses.replace(cfg.server, max_concurrent=placement["max_concurrent"])
@@ -81,6 +75,7 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
     run_dir.start_log()
     summary: dict[str, Any] = {
         "workload": "federated",
+        "method": cfg.method,
         "strategy": cfg.strategy,
         "runtime": runtime.mode,
         "dataset": data.name,
@@ -133,15 +128,12 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         total_seconds=time.perf_counter() - started,
     )
     evaluated = [r for r in history if "test_acc" in r]
+    metric = "auc" if "mean_auc" in evaluated[-1] else "acc"
     line_plot(
-        run_dir.plot("test_acc"),
+        run_dir.plot(f"test_{metric}"),
         [r["round"] for r in evaluated],
-        {
-            "mean (example-weighted)": [r["test_acc"] for r in evaluated],
-            "worst client": [r["worst_test_acc"] for r in evaluated],
-        },
-        "round",
-        "test accuracy",
-        f"federated {cfg.strategy}",
-    )
+        {"mean over clients": [r[f"mean_{metric}"] for r in evaluated],
+         "worst client": [r[f"worst_{metric}"] for r in evaluated]},
+        "round", f"test {metric}", f"federated {cfg.method} / {cfg.strategy}",
+    )  # fmt: skip
     return summary

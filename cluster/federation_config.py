@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fedray.clients.config import ClientConfig
+from fedray.clients.config import ClientConfig, MethodName
 from fedray.platform.config import WorkloadConfig
 from fedray.platform.data.config import DataConfig
 from fedray.platform.errors import ConfigError
@@ -16,6 +16,7 @@ from fedray.server.config import ServerConfig, StrategyName
 class FederatedConfig(WorkloadConfig):
     """Clients train on their shards; the parameter server aggregates the shared tensors with ``strategy``."""
 
+    method: MethodName = "fedavg"
     strategy: StrategyName = "fedavg"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -52,5 +53,5 @@ class FederatedConfig(WorkloadConfig):
                 f"krum needs at least 2*server.num_byzantine+3 = {2 * s.num_byzantine + 3} clients per round, "
                 f"got {sampled}"
             )
-        if not self.model.shared:
-            raise ConfigError("model.shared must name at least one pattern (['*'] shares everything)")
+        if self.model.shared is not None and not self.model.shared and self.method != "local":
+            raise ConfigError("model.shared is empty: nothing would be aggregated (use method=local for that)")

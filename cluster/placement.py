@@ -69,7 +69,15 @@ def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]
         cpus, gpus = worker_resources(cfg, runtime, len(data))
         handles = [
             runtime.spawn(
-                FederatedClient, k, runtime.put(d), cfg.model, cfg.clients, cfg.seed, num_cpus=cpus, num_gpus=gpus
+                FederatedClient,
+                k,
+                runtime.put(d),
+                cfg.model,
+                cfg.clients,
+                cfg.seed,
+                cfg.method,
+                num_cpus=cpus,
+                num_gpus=gpus,
             )
             for k, d in enumerate(data)
         ]
@@ -86,6 +94,7 @@ def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]
             cfg.model,
             cfg.clients,
             cfg.seed,
+            cfg.method,
             num_cpus=cpus,
             num_gpus=gpus,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,16 +11,30 @@ NamedArrays = dict[str, np.ndarray]
 """Tensors by parameter name: the wire format of shared layers (and of Flower's ``ArrayRecord``)."""
 
 
+Sampler = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
+"""``sampler(round, epoch) -> (images, labels)``: a fresh, seeded draw of training samples."""
+
+
 @dataclass
 class ClientData:
     """One client's samples, sent to its actor once through the object store: float32 ``[N, C, H, W]`` images in
-    [0, 1] and int64 labels, for training and for this client's own test split."""
+    [0, 1] and int64 labels, for training and for this client's own test split.
 
-    train_images: np.ndarray
-    train_labels: np.ndarray
+    A client whose training samples are synthesised on the fly (self-blended forgeries) carries a picklable
+    ``sampler`` instead of fixed training arrays; ``num_train`` is then the size of one draw.
+    """
+
+    train_images: np.ndarray | None
+    train_labels: np.ndarray | None
     test_images: np.ndarray
     test_labels: np.ndarray
     num_classes: int
+    sampler: Sampler | None = None
+    draw_size: int = 0
+
+    @property
+    def num_train(self) -> int:
+        return self.draw_size if self.sampler is not None else len(self.train_labels)
 
 
 @dataclass

@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from fedray.platform.messages import EvalResult, FitResult, NamedArrays
 from fedray.platform.metrics.aggregate import weighted_mean
 from fedray.platform.runtime import Runtime
@@ -151,12 +153,18 @@ class ParameterServer:
 
     @staticmethod
     def summarize(evaluations: list[EvalResult]) -> dict[str, float]:
-        """Example-weighted mean of each metric, and the worst client's accuracy."""
+        """Per metric: ``test_*`` weighted by examples, ``mean_*`` over clients; ``worst_acc`` / ``worst_auc``: the
+        weakest client's (personalised methods are judged by their worst client too)."""
         if not evaluations:
             return {}
         counts = [e.num_examples for e in evaluations]
-        out = {f"test_{k}": weighted_mean([e.metrics[k] for e in evaluations], counts) for k in evaluations[0].metrics}
-        out["worst_test_acc"] = min(e.metrics["acc"] for e in evaluations)
+        out: dict[str, float] = {}
+        for key in evaluations[0].metrics:
+            values = [e.metrics[key] for e in evaluations]
+            out[f"test_{key}"] = weighted_mean(values, counts)
+            out[f"mean_{key}"] = float(np.nanmean(values))
+            if key in ("acc", "auc"):
+                out[f"worst_{key}"] = float(np.nanmin(values))
         out["evaluated"] = len(evaluations)
         return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -37,7 +38,11 @@ def test_every_subpackage_is_listed_in_pyproject():
 
 
 def test_built_wheel_imports_every_module_without_the_source_tree(tmp_path):
-    build = [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-q"]
+    source = tmp_path / "source"  # a copy, so that no stale build/ folder of the checkout can leak into the wheel
+    shutil.copytree(
+        REPO, source, ignore=shutil.ignore_patterns(".venv", "build", "runs", ".git", "*cache*", "*.egg-info")
+    )
+    build = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q"]
     subprocess.run([*build, "-w", str(tmp_path)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("fedray-*.whl")
     site = tmp_path / "site"

@@ -2,8 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+FAMILIES = ("colour", "blur", "resample", "sharpen", "jpeg")  # artifact families of the self-blended forgeries
+
+
+@dataclass
+class ForgeryConfig:
+    """Self-blended forgeries from the 100 LFW faces: artifact strengths, blend, and per-client sample counts.
+
+    Client ``k`` forges with ``families[k % len(families)]`` (one forgery source per client) and owns
+    ``faces_per_client`` faces that no other client sees, ``test_faces`` of them held out for its test set.
+    Images are ``data.image_size`` pixels square.
+    """
+
+    families: list[str] = field(default_factory=lambda: list(FAMILIES))
+    faces_per_client: int = 20
+    test_faces: int = 4
+    gamma_log: float = 0.5  # colour: gamma = exp(U(±gamma_log))
+    contrast: float = 0.4  # colour: contrast factor 1 + U(±contrast)
+    brightness: float = 0.15  # colour: offset U(±brightness)
+    blur_sigma: list[float] = field(default_factory=lambda: [0.5, 1.5])
+    resample_factor: list[float] = field(default_factory=lambda: [0.4, 0.7])
+    sharpen_amount: list[float] = field(default_factory=lambda: [1.5, 3.0])
+    jpeg_quality: list[float] = field(default_factory=lambda: [5.0, 15.0])
+    blend: list[float] = field(
+        default_factory=lambda: [0.7, 1.0]
+    )  # mask scale U(blend); the recipe's discrete choice is weaker
+    max_shift_px: float = 2.0
+    scale: list[float] = field(default_factory=lambda: [0.95, 1.05])
+    noise_sigma: float = 0.01  # mild sensor noise on every image, real and fake
+    train_per_class: int = 512  # per epoch, drawn afresh
+    test_per_class: int = 200  # fixed by seed
 
 
 @dataclass
@@ -12,10 +43,11 @@ class DataConfig:
 
     ``digits`` is scikit-learn's bundled 8×8 handwritten digits (1,797 real images, always available);
     ``fashion_mnist`` reads IDX files from ``path`` (default: where Debian's ``dataset-fashion-mnist`` puts them);
-    ``synthetic`` makes class-dependent random images of ``channels × image_size²`` (for timing runs).
+    ``synthetic`` makes class-dependent random images of ``channels × image_size²`` (for timing runs);
+    ``forgery`` gives each client self-blended real/fake faces of one artifact family (see ``forgery.*``).
     """
 
-    name: Literal["digits", "fashion_mnist", "synthetic"] = "digits"
+    name: Literal["digits", "fashion_mnist", "synthetic", "forgery"] = "digits"
     path: str | None = None
     image_size: int = 16
     max_samples: int | None = None  # keep a class-stratified random subset of this size
@@ -26,3 +58,4 @@ class DataConfig:
     alpha: float = 0.5  # Dirichlet concentration: smaller means more label skew across clients
     min_client_samples: int = 10
     test_fraction: float = 0.2  # of each client's shard, held out for that client's evaluation
+    forgery: ForgeryConfig = field(default_factory=ForgeryConfig)

@@ -7,6 +7,7 @@ match on them and checkpoints store them.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fedray.platform.modules.config import ModelConfig
@@ -30,6 +31,11 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def training_losses(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named loss terms; ``loss`` is the one to minimise."""
+        ce = F.cross_entropy(self(x), y)
+        return {"ce": ce, "loss": ce}
 
 
 def build_classifier(cfg: ModelConfig, in_channels: int, num_classes: int) -> Classifier:

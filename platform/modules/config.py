@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 
 @dataclass
 class ModelConfig:
-    """A conv encoder of ``len(widths)`` stages and a linear head.
+    """Sizes of the conv trunk shared by every federated method (the method picks the architecture around it).
 
-    ``shared`` lists fnmatch patterns over parameter names (e.g. ``encoder.*``): the matching tensors are aggregated
-    by the parameter server, all others stay on their client. ``["*"]`` shares everything (plain FedAvg).
+    ``shared`` lists fnmatch patterns over parameter names (e.g. ``encoder.*``) of the tensors the parameter server
+    aggregates; all others stay on their client. Left empty, the method's own split applies (``fedavg``: ``*``).
     """
 
-    name: Literal["cnn"] = "cnn"
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])
     norm_groups: int = 8
-    shared: list[str] = field(default_factory=lambda: ["*"])
+    shared: list[str] | None = None
+    pfr_loss_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # alpha, beta, gamma

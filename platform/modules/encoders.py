@@ -8,6 +8,7 @@ federated runs and the encoder is compatible with DP-SGD.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -24,17 +25,22 @@ class StageInfo:
 
 
 class ConvBlock(nn.Sequential):
-    """3×3 conv → GroupNorm → ReLU → 2×2 max-pool; halves the spatial size."""
+    """3×3 conv → GroupNorm → ReLU → 2×2 max-pool; halves the spatial size.
+
+    The parts are named (``conv``, ``norm``) because names are the interface: FedBN keeps ``*.norm.*`` personal.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, norm_groups: int) -> None:
         groups = min(norm_groups, out_channels)
         while out_channels % groups:
             groups -= 1
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
-            nn.GroupNorm(groups, out_channels),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
+            OrderedDict(
+                conv=nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+                norm=nn.GroupNorm(groups, out_channels),
+                act=nn.ReLU(inplace=True),
+                pool=nn.MaxPool2d(2),
+            )
         )
 
 

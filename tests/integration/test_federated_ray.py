@@ -27,7 +27,7 @@ def test_local_ray_run_matches_the_inline_run(ray_session, tiny_overrides, place
         assert summary["runtime"] == mode and summary["clients"]["placement"] == placement
         results[mode] = (summary, load_arrays(run_dir.checkpoint("server")))
     (inline, w_inline), (local, w_local) = results["inline"], results["local"]
-    for key in ("test_acc", "test_loss", "worst_test_acc"):
+    for key in ("test_acc", "test_loss", "worst_acc"):
         np.testing.assert_allclose(local[key], inline[key], rtol=1e-6, err_msg=key)
     assert [c["client"] for c in local["per_client"]] == [c["client"] for c in inline["per_client"]]
     for name in w_inline:

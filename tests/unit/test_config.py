@@ -75,7 +75,7 @@ def test_missing_and_malformed_files(tmp_path):
         (["clients.epochs=0"], "clients.epochs must be at least 1"),
         (["strategy=krum", "clients.num_clients=4"], "krum needs at least"),
         (["strategy=trimmed_mean", "server.trim_fraction=0.5"], "server.trim_fraction"),
-        (["model.shared=[]"], "model.shared must name at least one pattern"),
+        (["model.shared=[]"], "model.shared is empty"),
     ],
 )
 def test_cross_field_validation(overrides, fragment):

@@ -30,7 +30,7 @@ def test_training_learns_real_digits(tmp_path):
         "federated", None, ["cluster.mode=inline", "server.rounds=10", "data.image_size=8", f"run.root={tmp_path}"]
     )
     summary, _ = run_workload("federated", cfg)
-    assert summary["test_acc"] > 0.6 and summary["worst_test_acc"] > 0.3
+    assert summary["test_acc"] > 0.6 and summary["worst_acc"] > 0.3
 
 
 def test_personal_tensors_stay_on_clients(tiny_overrides):
@@ -64,3 +64,33 @@ def test_pool_placement_computes_what_dedicated_actors_compute(tiny_overrides):
     assert pool["clients"]["placement"] == "pool" and pool["clients"]["workers"] == 2
     assert pool["test_loss"] == actor["test_loss"] and pool["per_client"] == actor["per_client"]
     np.testing.assert_array_equal(head_pool["head.fc.weight"], head_actor["head.fc.weight"])
+
+
+FORGERY = [
+    "data.name=forgery",
+    "data.forgery.train_per_class=16",
+    "data.forgery.test_per_class=10",
+    "clients.num_clients=3",
+    "model.widths=[8,16]",
+    "server.rounds=2",
+    "cluster.mode=inline",
+]
+
+
+def test_pfr_on_self_blended_forgeries_keeps_personal_tensors_home(tmp_path):
+    cfg = resolve_config("federated", None, [*FORGERY, "method=pfr", f"run.root={tmp_path}"])
+    summary, run_dir = run_workload("federated", cfg)
+    assert summary["method"] == "pfr" and summary["dataset"] == "forgery"
+    assert {"mean_auc", "worst_auc", "mean_acc", "worst_acc"} <= set(summary)
+    assert all(0 <= c["auc"] <= 1 and c["n_samples"] == 20 for c in summary["per_client"])
+    server = load_arrays(run_dir.checkpoint("server"))
+    assert "head_s.weight" in server and "head_j.weight" not in server and "gamma_p" not in server
+    assert "head_j.weight" in load_arrays(run_dir.checkpoint("client_0"))
+    assert run_dir.plot("test_auc").exists()
+
+
+def test_local_method_aggregates_nothing(tmp_path):
+    cfg = resolve_config("federated", None, [*FORGERY, "method=local", f"run.root={tmp_path}"])
+    summary, run_dir = run_workload("federated", cfg)
+    assert summary["shared_tensors"] == 0 and summary["rounds_completed"] == 2
+    assert load_arrays(run_dir.checkpoint("server")) == {}

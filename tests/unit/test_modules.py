@@ -28,7 +28,8 @@ def test_classifier_split_and_parameter_names():
     assert model.forward_head(feats, pre_logits=True).shape == (5, 16)
     assert torch.allclose(model(x), model.forward_head(feats))
     names = [n for n, _ in model.named_parameters()]
-    assert names[0] == "encoder.stages.stage1.0.weight" and names[-1] == "head.fc.bias"
+    assert names[0] == "encoder.stages.stage1.conv.weight" and names[-1] == "head.fc.bias"
+    assert "encoder.stages.stage2.norm.weight" in names
 
 
 def test_benchmark_model_has_about_fifty_thousand_parameters():
