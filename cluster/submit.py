@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +35,19 @@ async def _stream(client: object, job_id: str) -> None:
         sys.stdout.flush()
 
 
+def _submit_with_retry(client: object, retry_for_s: float = 60.0, **job: object) -> str:
+    """Submit; while a freshly started head answers that no job agent is up yet, try again (bounded)."""
+    deadline = time.monotonic() + retry_for_s
+    while True:
+        try:
+            return client.submit_job(**job)  # type: ignore[attr-defined]
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "No available agent" not in first or time.monotonic() > deadline:
+                raise FedrayError(f"the Ray Jobs API refused the job: {first}") from None
+            time.sleep(1.0)
+
+
 def submit(
     workload: str,
     address: str,
@@ -53,7 +67,8 @@ def submit(
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FedrayError(f"cannot reach the Ray Jobs API at {address!r}: {first}") from None
-    job_id = client.submit_job(
+    job_id = _submit_with_retry(
+        client,
         entrypoint=job_entrypoint(workload, config_file, overrides),
         runtime_env={"working_dir": working_dir, "excludes": UPLOAD_EXCLUDES},
     )
