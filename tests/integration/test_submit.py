@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -39,12 +41,18 @@ def _wait_for_jobs_api(url: str, head: subprocess.Popen, timeout: float = 90) ->
 
 @pytest.fixture
 def ray_head(tmp_path):
-    """A separate single-node Ray cluster (its own ports), stopped with its whole process group afterwards."""
+    """A separate single-node Ray cluster (its own ports), stopped with its whole process group afterwards.
+
+    It gets its own temp dir, so the address that `ray start` records for later `ray.init()` calls does not land in
+    /tmp/ray, where it would send every other program on the machine to a cluster that is gone.
+    """
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{BIN}:{os.environ['PATH']}"}
     dashboard_port = _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="fr", dir="/tmp")  # short: Ray's socket paths must stay under 107 bytes
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={_free_port()}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", "--num-cpus=2", "--disable-usage-stats"],
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", "--num-cpus=2", "--disable-usage-stats",
+         f"--temp-dir={temp_dir}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{dashboard_port}"
@@ -58,6 +66,7 @@ def ray_head(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_submit_runs_the_workload_as_a_job_and_streams_its_logs(ray_head, tmp_path):
@@ -79,9 +88,13 @@ def test_submit_runs_the_workload_as_a_job_and_streams_its_logs(ray_head, tmp_pa
 
 def test_a_local_run_starts_its_own_cluster_after_ray_start_left_one_behind(tiny_overrides):
     """`ray start` records its address for later `ray.init()` calls; a local run must not try to join it."""
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    system_tmp = tempfile.mkdtemp(prefix="fr", dir="/tmp")  # short: Ray's socket paths must stay under 107 bytes
+    (Path(system_tmp) / "ray").mkdir()
+    (Path(system_tmp) / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")  # a cluster that is gone
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_TMPDIR": system_tmp}
     proc = subprocess.run(
         [str(BIN / "fedray"), "run", "federated", *tiny_overrides, "server.rounds=1", "cluster.mode=local"],
         capture_output=True, text=True, env=env, timeout=240,
     )  # fmt: skip
+    shutil.rmtree(system_tmp, ignore_errors=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
