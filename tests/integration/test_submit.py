@@ -41,7 +41,10 @@ def _wait_for_jobs_api(url: str, head: subprocess.Popen, timeout: float = 90) ->
 
 @pytest.fixture
 def ray_head(tmp_path):
-    """A separate single-node Ray cluster (its own ports), stopped with its whole process group afterwards.
+    """A separate single-node Ray cluster, stopped with its whole process group afterwards.
+
+    Every port is its own: the session's Ray cluster already holds the default ones (a second dashboard agent on
+    port 52365 fails to start, and the Jobs API then has no agent to run jobs).
 
     It gets its own temp dir, so the address that `ray start` records for later `ray.init()` calls does not land in
     /tmp/ray, where it would send every other program on the machine to a cluster that is gone.
@@ -52,7 +55,9 @@ def ray_head(tmp_path):
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={_free_port()}",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", "--num-cpus=2", "--disable-usage-stats",
-         f"--temp-dir={temp_dir}"],
+         f"--temp-dir={temp_dir}", f"--dashboard-agent-listen-port={_free_port()}",
+         f"--dashboard-agent-grpc-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}",
+         f"--metrics-export-port={_free_port()}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{dashboard_port}"
