@@ -102,12 +102,26 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         raise
 
     assert outcome is not None
-    for k, client in enumerate(clients):
-        if personal_names:
+    if personal_names:  # personal tensors never went to the server: save them where they live
+        for k, client in enumerate(clients):
             run_dir.save_checkpoint(f"client_{k}", runtime.get(client.personal_state.remote()), {"client": k})
-    counters = runtime.get(server.counters.remote())
-    final = ParameterServer.summarize(outcome.evaluations)
-    per_client = [
+    round_seconds = [r["fit_seconds"] for r in history]
+    summary.update(
+        status="completed",
+        rounds_completed=len(history),
+        **ParameterServer.summarize(outcome.evaluations),
+        per_client=_per_client(outcome, runtime.get(server.counters.remote())),
+        round_seconds=round_seconds,
+        median_round_seconds=statistics.median(round_seconds),
+        total_seconds=time.perf_counter() - started,
+    )
+    _plot_main_curve(run_dir, history, f"federated {cfg.method} / {cfg.strategy}")
+    return summary
+
+
+def _per_client(outcome: RoundOutcome, counters: dict[str, dict[int, int]]) -> list[dict[str, Any]]:
+    """Each client's final metrics with the rounds it failed and the updates the server rejected."""
+    return [
         {
             "client": e.client_id,
             "n_samples": e.num_examples,
@@ -117,23 +131,14 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         }
         for e in outcome.evaluations
     ]
-    round_seconds = [r["fit_seconds"] for r in history]
-    summary.update(
-        status="completed",
-        rounds_completed=len(history),
-        **{k: v for k, v in final.items()},
-        per_client=per_client,
-        round_seconds=round_seconds,
-        median_round_seconds=statistics.median(round_seconds),
-        total_seconds=time.perf_counter() - started,
-    )
+
+
+def _plot_main_curve(run_dir: RunDir, history: list[dict[str, Any]], title: str) -> None:
+    """Mean and worst client AUC per evaluated round (accuracy where there is no AUC)."""
     evaluated = [r for r in history if "test_acc" in r]
     metric = "auc" if "mean_auc" in evaluated[-1] else "acc"
-    line_plot(
-        run_dir.plot(f"test_{metric}"),
-        [r["round"] for r in evaluated],
-        {"mean over clients": [r[f"mean_{metric}"] for r in evaluated],
-         "worst client": [r[f"worst_{metric}"] for r in evaluated]},
-        "round", f"test {metric}", f"federated {cfg.method} / {cfg.strategy}",
-    )  # fmt: skip
-    return summary
+    series = {
+        "mean over clients": [r[f"mean_{metric}"] for r in evaluated],
+        "worst client": [r[f"worst_{metric}"] for r in evaluated],
+    }
+    line_plot(run_dir.plot(f"test_{metric}"), [r["round"] for r in evaluated], series, "round", f"test {metric}", title)
