@@ -28,6 +28,8 @@ from fedray.platform.runtime import Runtime
 from fedray.platform.seeding import derive_seed
 from fedray.server.parameter_server import ParameterServer, RoundOutcome
 
+SHOWN = ("train_loss", "test_acc", "mean_auc", "seconds")  # what the progress display shows of each round
+
 
 def _wait_until_started(runtime: Runtime, clients: list[Any], cfg: FederatedConfig, placement: dict) -> None:
     """Block until every client actor is constructed; an actor that cannot be placed is an error, not a hang."""
@@ -94,8 +96,7 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
                     run_dir.save_checkpoint("server", outcome.arrays, {"round": round_idx, "strategy": cfg.strategy})
                     run_dir.log(outcome.record)
                     history.append(outcome.record)
-                shown = {k: outcome.record[k] for k in ("train_loss", "test_acc", "seconds") if k in outcome.record}
-                progress.advance(shown)
+                progress.advance({k: outcome.record[k] for k in SHOWN if k in outcome.record})
     except KeyboardInterrupt:
         summary.update(status="interrupted", rounds_completed=len(history))
         run_dir.write_summary(summary)
