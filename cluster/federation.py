@@ -15,7 +15,7 @@ import torch
 
 from fedray.clients.methods import METHODS
 from fedray.cluster.federation_config import FederatedConfig
-from fedray.cluster.placement import place_clients
+from fedray.cluster.placement import actors_of, place_clients
 from fedray.platform.data.federated import federated_data
 from fedray.platform.errors import FedrayError
 from fedray.platform.interrupts import interrupts_deferred
@@ -36,6 +36,8 @@ def _wait_until_started(runtime: Runtime, clients: list[Any], cfg: FederatedConf
     refs = [c.ready.remote() for c in clients]
     ready, pending = runtime.wait(refs, num_returns=len(refs), timeout=cfg.clients.startup_timeout_s)
     if pending:
+        for actor in actors_of(clients):  # leave nothing pending behind on a shared cluster
+            runtime.kill(actor)
         asks = f"num_cpus={placement['num_cpus']:g}, num_gpus={placement['num_gpus']:g}"
         raise FedrayError(
             f"{len(pending)} of {len(refs)} client actors did not start within {cfg.clients.startup_timeout_s:g} s "

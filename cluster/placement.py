@@ -38,6 +38,12 @@ class _Forward:
         return self.method.remote(self.client_id, *args)
 
 
+def actors_of(handles: list[Any]) -> list[Any]:
+    """The distinct actors behind client handles (a pool worker serves several clients)."""
+    actors = [h.pool if isinstance(h, PooledClient) else h for h in handles]
+    return list({id(a): a for a in actors}.values())
+
+
 def _share(total: float, parts: int, cap: float | None = 1.0) -> float:
     """An equal share of ``total`` per part, rounded down to Ray's four decimals (so the shares always fit)."""
     share = total / max(parts, 1)

@@ -87,6 +87,8 @@ def test_ctrl_c_keeps_the_last_complete_checkpoint(tmp_path):
         [sys.executable, "-m", "fedray.cluster.cli", "run", "federated", "cluster.mode=inline",
          "server.rounds=500", "data.image_size=8", f"run.root={tmp_path}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        # as from a terminal: a shell that starts jobs in the background (CI, `cmd &`) hands them SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     log = run_dir / "metrics.jsonl"
     deadline = time.time() + 90

@@ -73,3 +73,12 @@ def test_clients_that_cannot_be_placed_fail_with_a_clear_error(ray_session, tiny
     )
     with pytest.raises(FedrayError, match=expected):
         run_workload("federated", cfg)
+    from ray._private.state import actors  # reads the GCS directly; the state API needs the dashboard
+
+    def waiting() -> list[str]:
+        return [a["State"] for a in actors().values() if a["State"] in ("PENDING_CREATION", "DEPENDENCIES_UNREADY")]
+
+    deadline = time.time() + 10  # the unplaceable actors were removed, not left pending on the shared cluster
+    while waiting() and time.time() < deadline:
+        time.sleep(0.5)
+    assert waiting() == []

@@ -46,3 +46,14 @@ def test_pooled_handle_forwards_the_client_id():
     rt = InlineRuntime()
     handle = PooledClient(rt.spawn(Pool), 7)
     assert rt.get(handle.fit.remote("w", 3)) == (7, "w", 3)
+
+
+def test_actors_of_lists_each_pool_worker_once():
+    from fedray.cluster.placement import actors_of
+
+    rt = InlineRuntime()
+    a, b = rt.spawn(dict), rt.spawn(dict)
+    handles = [PooledClient(a, 0), PooledClient(b, 1), PooledClient(a, 2)]
+    assert actors_of(handles) == [a, b]
+    plain = [rt.spawn(dict), rt.spawn(dict)]
+    assert actors_of(plain) == plain
