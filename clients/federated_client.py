@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from fedray.clients.config import ClientConfig
-from fedray.clients.methods import METHODS, local_update
+from fedray.clients.methods import METHODS, local_update, shared_patterns
 from fedray.clients.training import EpochData, evaluate
 from fedray.platform.device import select_device
 from fedray.platform.messages import ClientData, EvalResult, FitResult, NamedArrays
@@ -41,8 +41,7 @@ class FederatedClient:
         torch.manual_seed(derive_seed(seed, "model-init"))
         self.model = build_model(self.method.architecture, model, int(self.test_x.shape[1]), data.num_classes)
         self.model.to(self.device)
-        patterns = model.shared if model.shared is not None else self.method.shared
-        self.shared_names, self.personal_names = split_names(self.model, patterns)
+        self.shared_names, self.personal_names = split_names(self.model, shared_patterns(self.method, model))
 
     def _tensors(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.array(images)).to(self.device), torch.from_numpy(np.array(labels)).to(self.device)

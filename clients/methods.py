@@ -17,6 +17,7 @@ from torch import nn
 
 from fedray.clients.config import ClientConfig
 from fedray.clients.training import EpochData, train_epochs
+from fedray.platform.modules.config import ModelConfig
 from fedray.platform.modules.pfr import PFR_SHARED
 
 
@@ -39,6 +40,11 @@ METHODS: dict[str, Method] = {
         Method("pfr", "pfr", tuple(PFR_SHARED)),
     )
 }
+
+
+def shared_patterns(method: Method, model: ModelConfig) -> tuple[str, ...]:
+    """The configured ``model.shared`` patterns, or the method's own split when none are configured."""
+    return tuple(model.shared) if model.shared is not None else method.shared
 
 
 def _sgd(params: list[nn.Parameter], cfg: ClientConfig) -> torch.optim.Optimizer:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fedray.clients.methods import METHODS
+from fedray.clients.methods import METHODS, shared_patterns
 from fedray.cluster.federation_config import FederatedConfig
 from fedray.cluster.placement import actors_of, place_clients
 from fedray.platform.data.federated import federated_data
@@ -59,9 +59,7 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
     torch.manual_seed(derive_seed(cfg.seed, "model-init"))
     method = METHODS[cfg.method]
     model = build_model(method.architecture, cfg.model, data.in_channels, data.num_classes)
-    shared_names, personal_names = split_names(
-        model, cfg.model.shared if cfg.model.shared is not None else method.shared
-    )
+    shared_names, personal_names = split_names(model, shared_patterns(method, cfg.model))
     initial = get_arrays(model, shared_names)
 
     clients, placement = place_clients(cfg, runtime, data.clients)
