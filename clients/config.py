@@ -27,6 +27,7 @@ class ClientConfig:
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 0.0
+    prox_mu: float = 0.01  # strategy=fedprox: weight μ of (μ/2)·‖w − w_global‖² over the shared parameters
     num_threads: int = 1  # torch intra-op threads per client process
     num_cpus: float | None = None
     num_gpus: float | None = None

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from fedray.clients.config import ClientConfig
-from fedray.clients.methods import METHODS, local_update, shared_patterns
+from fedray.clients.methods import METHODS, local_update, proximal_term, shared_patterns
 from fedray.clients.training import EpochData, evaluate
 from fedray.platform.device import select_device
 from fedray.platform.messages import ClientData, EvalResult, FitResult, NamedArrays
@@ -30,11 +30,18 @@ class FederatedClient:
     """
 
     def __init__(
-        self, client_id: int, data: ClientData, model: ModelConfig, cfg: ClientConfig, seed: int, method: str = "fedavg"
+        self,
+        client_id: int,
+        data: ClientData,
+        model: ModelConfig,
+        cfg: ClientConfig,
+        seed: int,
+        method: str = "fedavg",
+        proximal: bool = False,
     ) -> None:
         torch.set_num_threads(cfg.num_threads)
         self.client_id, self.cfg, self.seed, self.data = client_id, cfg, seed, data
-        self.method = METHODS[method]
+        self.method, self.proximal = METHODS[method], proximal  # proximal: FedProx's term in local training
         self.device = select_device()
         self.test_x, self.test_y = self._tensors(data.test_images, data.test_labels)
         self.fixed_train = None if data.sampler else self._tensors(data.train_images, data.train_labels)
@@ -64,7 +71,8 @@ class FederatedClient:
         set_arrays(self.model, shared)
         torch.manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx, "train"))
         generator = torch.Generator().manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx))
-        stats = local_update(self.method, self.model, self._epoch_data(round_idx), self.cfg, generator)
+        penalty = proximal_term(self.model, self.shared_names, self.cfg.prox_mu) if self.proximal else None
+        stats = local_update(self.method, self.model, self._epoch_data(round_idx), self.cfg, generator, penalty)
         stats["fit_seconds"] = time.perf_counter() - start
         return FitResult(self.client_id, get_arrays(self.model, self.shared_names), self.data.num_train, stats)
 

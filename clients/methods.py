@@ -10,6 +10,7 @@ with the encoder frozen (``clients.head_epochs``), then the encoder with the hea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -51,13 +52,29 @@ def _sgd(params: list[nn.Parameter], cfg: ClientConfig) -> torch.optim.Optimizer
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+def proximal_term(model: nn.Module, names: list[str], mu: float) -> Callable[[], torch.Tensor]:
+    """FedProx: (μ/2)·Σ‖w − w_global‖² over the named (shared) parameters, against their values right now."""
+    params = dict(model.named_parameters())
+    anchors = {n: params[n].detach().clone() for n in names if n in params}
+
+    def term() -> torch.Tensor:
+        return 0.5 * mu * sum(((params[n] - a) ** 2).sum() for n, a in anchors.items())
+
+    return term
+
+
 def local_update(
-    method: Method, model: nn.Module, data: EpochData, cfg: ClientConfig, generator: torch.Generator
+    method: Method,
+    model: nn.Module,
+    data: EpochData,
+    cfg: ClientConfig,
+    generator: torch.Generator,
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """One round of local training as ``method`` prescribes; returns the mean loss of the last phase."""
     if method.name != "fedrep":
         optimizer = _sgd(list(model.parameters()), cfg)
-        return train_epochs(model, data, optimizer, range(cfg.epochs), cfg.batch_size, generator)
+        return train_epochs(model, data, optimizer, range(cfg.epochs), cfg.batch_size, generator, penalty)
     head = [p for n, p in model.named_parameters() if n.startswith(method.head_prefix)]
     body = [p for n, p in model.named_parameters() if not n.startswith(method.head_prefix)]
     phases = ((head, body, range(cfg.head_epochs)), (body, head, range(cfg.head_epochs, cfg.head_epochs + cfg.epochs)))
@@ -65,7 +82,7 @@ def local_update(
     for trained, frozen, epochs in phases:
         for p in frozen:
             p.requires_grad_(False)
-        stats = train_epochs(model, data, _sgd(trained, cfg), epochs, cfg.batch_size, generator)
+        stats = train_epochs(model, data, _sgd(trained, cfg), epochs, cfg.batch_size, generator, penalty)
         for p in frozen:
             p.requires_grad_(True)
     return stats

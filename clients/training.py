@@ -31,10 +31,10 @@ def train_epochs(
     epochs: range,
     batch_size: int,
     generator: torch.Generator,
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """SGD on the model's own ``training_losses``, one pass over ``data(e)`` for each epoch index ``e``.
-
-    Returns the mean loss and the step count.
+    """SGD on the model's own ``training_losses`` (plus ``penalty()``, e.g. FedProx's proximal term), one pass over
+    ``data(e)`` for each epoch index ``e``. Returns the mean loss and the step count.
     """
     model.train()
     total, steps, seen = 0.0, 0, 0
@@ -43,6 +43,8 @@ def train_epochs(
         for idx in minibatches(len(labels), batch_size, generator):
             optimizer.zero_grad(set_to_none=True)
             loss = model.training_losses(images[idx], labels[idx])["loss"]
+            if penalty is not None:
+                loss = loss + penalty()
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)

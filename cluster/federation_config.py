@@ -46,6 +46,10 @@ class FederatedConfig(WorkloadConfig):
             raise ConfigError(f"server.round_timeout_s must be positive, got {s.round_timeout_s}")
         if s.eval_every < 0:
             raise ConfigError(f"server.eval_every must be 0 or more, got {s.eval_every}")
+        if self.strategy == "fedprox" and c.prox_mu <= 0:
+            raise ConfigError(f"strategy=fedprox needs clients.prox_mu > 0, got {c.prox_mu}")
+        if self.strategy == "fedadam" and (len(s.adam_betas) != 2 or not all(0 <= b < 1 for b in s.adam_betas)):
+            raise ConfigError(f"server.adam_betas must be two numbers in [0, 1), got {s.adam_betas}")
         if self.strategy == "trimmed_mean" and not 0 <= s.trim_fraction < 0.5:
             raise ConfigError(f"server.trim_fraction must lie in [0, 0.5), got {s.trim_fraction}")
         if self.strategy == "krum" and sampled < 2 * s.num_byzantine + 3:

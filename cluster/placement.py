@@ -71,7 +71,7 @@ def worker_resources(cfg: FederatedConfig, runtime: Runtime, workers: int) -> tu
 
 def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]) -> tuple[list[Any], dict[str, Any]]:
     """One handle per client (index = client id), and a description of the placement for metrics.json."""
-    common = (cfg.model, cfg.clients, cfg.seed, cfg.method)
+    common = (cfg.model, cfg.clients, cfg.seed, cfg.method, cfg.strategy == "fedprox")
     if cfg.clients.placement == "actor":
         cpus, gpus = worker_resources(cfg, runtime, len(data))
         handles = [

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-StrategyName = Literal["fedavg", "median", "trimmed_mean", "krum"]
+StrategyName = Literal["fedavg", "fedprox", "fedadam", "median", "trimmed_mean", "krum"]
 
 
 @dataclass
@@ -26,4 +26,7 @@ class ServerConfig:
     eval_every: int = 1  # evaluate every k rounds and after the last; 0: only after the last
     trim_fraction: float = 0.2  # trimmed_mean: fraction cut at each end
     num_byzantine: int = 1  # krum: clients assumed malicious
+    adam_lr: float = 0.01  # fedadam: server learning rate η
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.99])  # fedadam: β1, β2
+    adam_tau: float = 1e-3  # fedadam: adaptivity τ
     num_cpus: float = 0.0  # the server mostly waits; it needs no CPU reserved for itself

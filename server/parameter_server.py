@@ -21,7 +21,7 @@ from fedray.platform.metrics.aggregate import weighted_mean
 from fedray.platform.runtime import Runtime
 from fedray.platform.seeding import numpy_rng
 from fedray.server.config import ServerConfig
-from fedray.server.strategies import aggregate_named
+from fedray.server.strategies import ServerAdam, aggregate_named
 from fedray.server.validation import update_problem
 
 
@@ -57,6 +57,11 @@ class ParameterServer:
         self.failures: Counter[int] = Counter()
         self.rejections: Counter[int] = Counter()
         self.rejection_reasons: dict[int, str] = {}
+        self.server_opt = (
+            ServerAdam(cfg.adam_lr, cfg.adam_betas[0], cfg.adam_betas[1], cfg.adam_tau)
+            if strategy == "fedadam"
+            else None
+        )
 
     def sample(self, round_idx: int) -> list[int]:
         """Client ids for this round, drawn without replacement from ``(seed, round)``."""
@@ -125,7 +130,8 @@ class ParameterServer:
         quorum = self.quorum(len(sampled))
         aggregated = len(valid) >= quorum
         if aggregated:
-            self.weights = aggregate_named(self.strategy, valid, self.cfg)
+            averaged = aggregate_named(self.strategy, valid, self.cfg)
+            self.weights = self.server_opt.step(self.weights, averaged) if self.server_opt else averaged
         fit_seconds = time.perf_counter() - start
         record: dict[str, Any] = {
             "round": round_idx,

@@ -8,6 +8,7 @@ not rewritten here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from flwr.server.strategy.aggregate import aggregate, aggregate_krum, aggregate_median, aggregate_trimmed_avg
@@ -19,10 +20,37 @@ Kernel = Callable[[list[tuple[list[np.ndarray], int]], ServerConfig], list[np.nd
 
 KERNELS: dict[str, Kernel] = {
     "fedavg": lambda results, cfg: aggregate(results),
+    "fedprox": lambda results, cfg: aggregate(results),  # the proximal term acts in the clients' local training
+    "fedadam": lambda results, cfg: aggregate(results),  # then ServerAdam steps along (average − global)
     "median": lambda results, cfg: aggregate_median(results),
     "trimmed_mean": lambda results, cfg: aggregate_trimmed_avg(results, cfg.trim_fraction),
     "krum": lambda results, cfg: aggregate_krum(results, cfg.num_byzantine, 0),
 }
+
+
+@dataclass
+class ServerAdam:
+    """FedAdam's server step (Reddi et al., "Adaptive Federated Optimization", Algorithm 2).
+
+    With Δ = weighted client average − global: m ← β1·m + (1−β1)·Δ, v ← β2·v + (1−β2)·Δ², and
+    global ← global + η·m / (√v + τ). ``m`` and ``v`` persist across rounds, per tensor.
+    """
+
+    lr: float
+    beta1: float
+    beta2: float
+    tau: float
+    m: dict[str, np.ndarray] = field(default_factory=dict)
+    v: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def step(self, current: NamedArrays, averaged: NamedArrays) -> NamedArrays:
+        out = {}
+        for name, w in current.items():
+            delta = averaged[name].astype(np.float64) - w.astype(np.float64)
+            self.m[name] = self.beta1 * self.m.get(name, 0.0) + (1 - self.beta1) * delta
+            self.v[name] = self.beta2 * self.v.get(name, 0.0) + (1 - self.beta2) * delta**2
+            out[name] = (w + self.lr * self.m[name] / (np.sqrt(self.v[name]) + self.tau)).astype(w.dtype)
+        return out
 
 
 def aggregate_named(name: str, updates: Sequence[tuple[NamedArrays, int]], cfg: ServerConfig) -> NamedArrays:

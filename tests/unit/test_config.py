@@ -76,6 +76,8 @@ def test_missing_and_malformed_files(tmp_path):
         (["strategy=krum", "clients.num_clients=4"], "krum needs at least"),
         (["strategy=trimmed_mean", "server.trim_fraction=0.5"], "server.trim_fraction"),
         (["model.shared=[]"], "model.shared is empty"),
+        (["strategy=fedprox", "clients.prox_mu=0"], "strategy=fedprox needs clients.prox_mu > 0"),
+        (["strategy=fedadam", "server.adam_betas=[0.9]"], "server.adam_betas must be two numbers"),
     ],
 )
 def test_cross_field_validation(overrides, fragment):

@@ -94,3 +94,13 @@ def test_local_method_aggregates_nothing(tmp_path):
     summary, run_dir = run_workload("federated", cfg)
     assert summary["shared_tensors"] == 0 and summary["rounds_completed"] == 2
     assert load_arrays(run_dir.checkpoint("server")) == {}
+
+
+def test_fedprox_and_fedadam_run_and_differ_from_fedavg(tiny_overrides):
+    losses = {}
+    for strategy in ("fedavg", "fedprox", "fedadam"):
+        extra = ["clients.prox_mu=1.0"] if strategy == "fedprox" else []
+        overrides = [*tiny_overrides, "cluster.mode=inline", f"strategy={strategy}", *extra]
+        cfg = resolve_config("federated", None, overrides)
+        losses[strategy] = run_workload("federated", cfg)[0]["test_loss"]
+    assert len(set(losses.values())) == 3

@@ -62,3 +62,16 @@ def test_fedrep_trains_the_head_first_then_only_the_encoder():
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert "head.fc.weight" in changed and "encoder.stages.stage1.conv.weight" in changed
     assert all(p.requires_grad for p in model.parameters())  # nothing left frozen
+
+
+def test_proximal_term_pulls_towards_the_round_start():
+    from fedray.clients.methods import proximal_term
+
+    model = build_model("cnn", ModelConfig(widths=[4], norm_groups=2), 1, 2)
+    names = [n for n, _ in model.named_parameters() if n.startswith("encoder.")]
+    term = proximal_term(model, names, mu=0.2)
+    assert float(term().detach()) == 0.0
+    with torch.no_grad():
+        model.encoder.stages.stage1.conv.bias.add_(1.0)  # 4 entries moved by 1
+        model.head.fc.bias.add_(5.0)  # not a named (shared) tensor: no pull
+    assert abs(float(term().detach()) - 0.5 * 0.2 * 4) < 1e-6

@@ -38,3 +38,23 @@ def test_unknown_strategy_and_empty_input():
         aggregate_named("fedsgd", [_u(1.0, 1)], ServerConfig())
     with pytest.raises(ValueError, match="nothing to aggregate"):
         aggregate_named("fedavg", [], ServerConfig())
+
+
+def test_fedprox_aggregates_like_fedavg():
+    out = aggregate_named("fedprox", [_u(1.0, 10), _u(4.0, 30)], ServerConfig())
+    np.testing.assert_allclose(out["w"], [3.25, 3.25])
+
+
+def test_server_adam_follows_the_published_update():
+    from fedray.server.strategies import ServerAdam
+
+    # Prepare: global 0, average 1 → Δ = 1; m = 0.1, v = 0.01 after one step; w = 0.5 · 0.1 / (0.1 + 0.01)
+    opt = ServerAdam(lr=0.5, beta1=0.9, beta2=0.99, tau=0.01)
+    w = opt.step({"w": np.zeros(2, dtype=np.float32)}, {"w": np.ones(2, dtype=np.float32)})
+    np.testing.assert_allclose(w["w"], 0.5 * 0.1 / (0.1 + 0.01), rtol=1e-6)
+    assert w["w"].dtype == np.float32
+    # Second step with the same average: m and v carry over from the first
+    w2 = opt.step(w, {"w": np.ones(2, dtype=np.float32)})
+    delta = 1 - 0.5 * 0.1 / 0.11
+    m, v = 0.9 * 0.1 + 0.1 * delta, 0.99 * 0.01 + 0.01 * delta**2
+    np.testing.assert_allclose(w2["w"], w["w"] + 0.5 * m / (np.sqrt(v) + 0.01), rtol=1e-5)
