@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from fedray.platform.modules.config import ModelConfig
+
 MethodName = Literal["fedavg", "local", "fedper", "fedrep", "fedbn", "pfr"]  # see fedray.clients.methods
 
 
@@ -32,3 +34,15 @@ class ClientConfig:
     num_cpus: float | None = None
     num_gpus: float | None = None
     startup_timeout_s: float = 300.0  # client actors not constructed by then fail the run with a clear message
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """What every client of one run shares: model sizes, training settings, seed, method, and whether FedProx's
+    proximal term applies (``strategy=fedprox``)."""
+
+    model: ModelConfig
+    train: ClientConfig
+    seed: int
+    method: MethodName = "fedavg"
+    proximal: bool = False

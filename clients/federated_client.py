@@ -11,13 +11,12 @@ import time
 import numpy as np
 import torch
 
-from fedray.clients.config import ClientConfig
+from fedray.clients.config import ClientSpec
 from fedray.clients.methods import METHODS, local_update, proximal_term, shared_patterns
 from fedray.clients.training import EpochData, evaluate
 from fedray.platform.device import select_device
 from fedray.platform.messages import ClientData, EvalResult, FitResult, NamedArrays
 from fedray.platform.modules.build import build_model
-from fedray.platform.modules.config import ModelConfig
 from fedray.platform.params import get_arrays, set_arrays, split_names
 from fedray.platform.seeding import derive_seed
 
@@ -29,26 +28,17 @@ class FederatedClient:
     each round draws its shuffling from ``(seed, client, round)``, which makes runs reproducible in any runtime.
     """
 
-    def __init__(
-        self,
-        client_id: int,
-        data: ClientData,
-        model: ModelConfig,
-        cfg: ClientConfig,
-        seed: int,
-        method: str = "fedavg",
-        proximal: bool = False,
-    ) -> None:
-        torch.set_num_threads(cfg.num_threads)
-        self.client_id, self.cfg, self.seed, self.data = client_id, cfg, seed, data
-        self.method, self.proximal = METHODS[method], proximal  # proximal: FedProx's term in local training
+    def __init__(self, client_id: int, data: ClientData, spec: ClientSpec) -> None:
+        torch.set_num_threads(spec.train.num_threads)
+        self.client_id, self.cfg, self.seed, self.data = client_id, spec.train, spec.seed, data
+        self.method, self.proximal = METHODS[spec.method], spec.proximal  # proximal: FedProx's term in training
         self.device = select_device()
         self.test_x, self.test_y = self._tensors(data.test_images, data.test_labels)
         self.fixed_train = None if data.sampler else self._tensors(data.train_images, data.train_labels)
-        torch.manual_seed(derive_seed(seed, "model-init"))
-        self.model = build_model(self.method.architecture, model, int(self.test_x.shape[1]), data.num_classes)
+        torch.manual_seed(derive_seed(spec.seed, "model-init"))
+        self.model = build_model(self.method.architecture, spec.model, int(self.test_x.shape[1]), data.num_classes)
         self.model.to(self.device)
-        self.shared_names, self.personal_names = split_names(self.model, shared_patterns(self.method, model))
+        self.shared_names, self.personal_names = split_names(self.model, shared_patterns(self.method, spec.model))
 
     def _tensors(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.array(images)).to(self.device), torch.from_numpy(np.array(labels)).to(self.device)

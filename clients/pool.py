@@ -12,35 +12,23 @@ from typing import Any
 
 import torch
 
-from fedray.clients.config import ClientConfig
+from fedray.clients.config import ClientSpec
 from fedray.clients.federated_client import FederatedClient
 from fedray.platform.messages import ClientData, EvalResult, FitResult, NamedArrays
-from fedray.platform.modules.config import ModelConfig
 
 
 class ClientPool:
     """Hosts the virtual clients in ``members`` (client id → its data); calls name the client first."""
 
-    def __init__(
-        self,
-        members: dict[int, ClientData],
-        model: ModelConfig,
-        cfg: ClientConfig,
-        seed: int,
-        method: str = "fedavg",
-        proximal: bool = False,
-    ) -> None:
-        torch.set_num_threads(cfg.num_threads)
-        self.members, self.model_cfg, self.cfg, self.seed = members, model, cfg, seed
-        self.method, self.proximal = method, proximal
+    def __init__(self, members: dict[int, ClientData], spec: ClientSpec) -> None:
+        torch.set_num_threads(spec.train.num_threads)
+        self.members, self.spec = members, spec
         self.personal: dict[int, NamedArrays] = {}
 
     def _run(self, client_id: int, method: str, *args: Any) -> Any:
         if client_id not in self.members:
             raise KeyError(f"client {client_id} is not hosted by this pool worker")
-        client = FederatedClient(
-            client_id, self.members[client_id], self.model_cfg, self.cfg, self.seed, self.method, self.proximal
-        )
+        client = FederatedClient(client_id, self.members[client_id], self.spec)
         if client_id in self.personal:
             client.load_personal_state(self.personal[client_id])
         result = getattr(client, method)(*args)

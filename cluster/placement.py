@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fedray.clients.config import ClientSpec
 from fedray.clients.federated_client import FederatedClient
 from fedray.clients.pool import ClientPool
 from fedray.cluster.federation_config import FederatedConfig
@@ -71,11 +72,11 @@ def worker_resources(cfg: FederatedConfig, runtime: Runtime, workers: int) -> tu
 
 def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]) -> tuple[list[Any], dict[str, Any]]:
     """One handle per client (index = client id), and a description of the placement for metrics.json."""
-    common = (cfg.model, cfg.clients, cfg.seed, cfg.method, cfg.strategy == "fedprox")
+    spec = ClientSpec(cfg.model, cfg.clients, cfg.seed, cfg.method, proximal=cfg.strategy == "fedprox")
     if cfg.clients.placement == "actor":
         cpus, gpus = worker_resources(cfg, runtime, len(data))
         handles = [
-            runtime.spawn(FederatedClient, k, runtime.put(d), *common, num_cpus=cpus, num_gpus=gpus)
+            runtime.spawn(FederatedClient, k, runtime.put(d), spec, num_cpus=cpus, num_gpus=gpus)
             for k, d in enumerate(data)
         ]
         # Actors that share cores take turns: the server keeps only as many fits in flight as there are whole CPUs.
@@ -85,7 +86,7 @@ def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]
     workers = pool_size(cfg, runtime)
     cpus, gpus = worker_resources(cfg, runtime, workers)
     members = [{k: d for k, d in enumerate(data) if k % workers == w} for w in range(workers)]
-    pools = [runtime.spawn(ClientPool, runtime.put(m), *common, num_cpus=cpus, num_gpus=gpus) for m in members]
+    pools = [runtime.spawn(ClientPool, runtime.put(m), spec, num_cpus=cpus, num_gpus=gpus) for m in members]
     handles = [PooledClient(pools[k % workers], k) for k in range(len(data))]
     # Each worker runs its calls one after another already: no limit needed.
     return handles, {
