@@ -71,9 +71,6 @@ class FederatedClient:
         set_arrays(self.model, shared)
         return EvalResult(self.client_id, len(self.test_y), evaluate(self.model, self.test_x, self.test_y))
 
-    def shared_state(self) -> NamedArrays:
-        return get_arrays(self.model, self.shared_names)
-
     def personal_state(self) -> NamedArrays:
         return get_arrays(self.model, self.personal_names)
 

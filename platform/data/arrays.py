@@ -26,6 +26,3 @@ class ImageArrays:
     @property
     def in_channels(self) -> int:
         return int(self.images.shape[1])
-
-    def subset(self, indices: np.ndarray) -> ImageArrays:
-        return ImageArrays(self.images[indices], self.labels[indices], self.num_classes, self.name)
