@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from skimage.transform import resize
+from sklearn.model_selection import train_test_split
 
 from fedray.platform.data.arrays import ImageArrays
 from fedray.platform.data.config import DataConfig
 from fedray.platform.data.idx import load_idx_split
 from fedray.platform.errors import DataError
-from fedray.platform.seeding import numpy_rng
+from fedray.platform.seeding import derive_seed, numpy_rng
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -22,16 +23,13 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def _stratified_subset(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """``count`` indices drawn with each class keeping its share (deterministic by seed)."""
-    rng = numpy_rng(seed, "subset")
+    """``count`` indices drawn with each class keeping its share (scikit-learn's stratified split, seeded)."""
     if count >= len(labels):
         return np.arange(len(labels))
-    picked = []
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        take = max(1, round(count * len(members) / len(labels)))
-        picked.append(rng.choice(members, size=min(take, len(members)), replace=False))
-    return np.sort(np.concatenate(picked))
+    keep, _ = train_test_split(
+        np.arange(len(labels)), train_size=count, stratify=labels, random_state=derive_seed(seed, "subset") % 2**32
+    )
+    return np.sort(keep)
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:

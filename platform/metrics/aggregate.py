@@ -10,4 +10,4 @@ import numpy as np
 def weighted_mean(values: Iterable[float], weights: Iterable[float]) -> float:
     """Σ wᵢ vᵢ / Σ wᵢ (NaN when there is nothing to average)."""
     v, w = np.asarray(list(values), dtype=float), np.asarray(list(weights), dtype=float)
-    return float(np.sum(v * w) / np.sum(w)) if w.size and np.sum(w) > 0 else float("nan")
+    return float(np.average(v, weights=w)) if w.size and w.sum() > 0 else float("nan")

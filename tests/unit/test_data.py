@@ -28,7 +28,9 @@ def test_digits_are_real_images_resized_to_the_requested_size():
 
 def test_stratified_subsample_keeps_every_class():
     data = load_dataset(DataConfig(name="digits", max_samples=200), seed=0)
-    assert 190 <= len(data) <= 210 and len(np.unique(data.labels)) == 10
+    assert len(data) == 200 and len(np.unique(data.labels)) == 10
+    shares = np.bincount(data.labels) / 200
+    assert np.abs(shares - np.bincount(load_dataset(DataConfig(name="digits"), seed=0).labels) / 1797).max() < 0.01
 
 
 @pytest.mark.parametrize("compress", [True, False])
