@@ -71,10 +71,11 @@ def _model(num_classes: int):
 def _train_one_epoch(model, x, y, round_idx: int) -> None:
     import torch
 
-    from fedray.clients.training import train_epochs
+    from fedray.clients.training import shuffled_batches, train_epochs
 
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    train_epochs(model, lambda epoch: (x, y), opt, range(1), BATCH, torch.Generator().manual_seed(round_idx))
+    batches = shuffled_batches(BATCH, torch.Generator().manual_seed(round_idx))
+    train_epochs(model, lambda epoch: (x, y), opt, range(1), batches)
 
 
 def child_plain(part: int = 0, parts: int = 1) -> dict:

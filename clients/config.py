@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from fedray.platform.modules.config import ModelConfig
 
-MethodName = Literal["fedavg", "local", "fedper", "fedrep", "fedbn", "pfr"]  # see fedray.clients.methods
+MethodName = Literal["fedavg", "local", "fedper", "fedrep", "fedbn", "ditto", "pfr"]  # see fedray.clients.methods
 
 
 @dataclass
@@ -30,19 +30,42 @@ class ClientConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     prox_mu: float = 0.01  # strategy=fedprox: weight μ of (μ/2)·‖w − w_global‖² over the shared parameters
+    ditto_lambda: float = 0.1  # method=ditto: weight λ of (λ/2)·‖v_k − w‖² pulling the personal model to the global
     num_threads: int = 1  # torch intra-op threads per client process
     num_cpus: float | None = None
     num_gpus: float | None = None
     startup_timeout_s: float = 300.0  # client actors not constructed by then fail the run with a clear message
+    max_restarts: int = 3  # Ray restarts a crashed client actor / pool worker this often; it reloads saved state
+    state_cache: int = 64  # personal states a pool worker keeps in memory; the rest wait on disk
+
+
+@dataclass
+class PrivacyConfig:
+    """Differential privacy of the shared layers (opacus DP-SGD), per client.
+
+    With ``enabled`` each client samples its minibatches by Poisson sampling, clips every example's gradient of the
+    shared parameters to ``max_grad_norm`` and adds Gaussian noise of ``noise_multiplier × max_grad_norm``; personal
+    parameters never leave the client and train without noise. An RDP accountant per client persists across rounds
+    and reports ε at ``delta``; a client whose next round would exceed ``epsilon_budget`` declines to train.
+    """
+
+    enabled: bool = False
+    noise_multiplier: float = 1.0
+    max_grad_norm: float = 1.0
+    delta: float = 1e-5
+    epsilon_budget: float | None = None
 
 
 @dataclass(frozen=True)
 class ClientSpec:
-    """What every client of one run shares: model sizes, training settings, seed, method, and whether FedProx's
-    proximal term applies (``strategy=fedprox``)."""
+    """What every client of one run shares: model sizes, training settings, seed, method, whether FedProx's
+    proximal term applies (``strategy=fedprox``), privacy, and the folder of saved personal states (``None``:
+    kept in memory only)."""
 
     model: ModelConfig
     train: ClientConfig
     seed: int
     method: MethodName = "fedavg"
     proximal: bool = False
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    state_dir: str | None = None

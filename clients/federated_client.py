@@ -1,19 +1,23 @@
 """The federated client: one data shard, one model, personal tensors that never leave it.
 
 A plain class. ``fedray.cluster`` makes it a Ray actor (or an inline object); the parameter server calls
-:meth:`fit` and :meth:`evaluate` with the global shared tensors and gets plain messages back.
+:meth:`fit` and :meth:`evaluate` with the global shared tensors and gets plain messages back. After every fit the
+client saves its personal state (tensors and privacy accountant) to its :class:`ClientStateStore`, and its
+constructor reloads the newest saved state, so a client actor that Ray restarts continues where it stopped.
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 import torch
 
 from fedray.clients.config import ClientSpec
-from fedray.clients.methods import METHODS, local_update, proximal_term, shared_patterns
-from fedray.clients.training import EpochData, evaluate
+from fedray.clients.methods import METHODS, LocalTraining, local_update, pull_towards, sgd, shared_patterns, snapshot
+from fedray.clients.state_store import ClientState, ClientStateStore
+from fedray.clients.training import EpochData, evaluate, shuffled_batches
 from fedray.platform.device import select_device
 from fedray.platform.messages import ClientData, EvalResult, FitResult, NamedArrays
 from fedray.platform.modules.build import build_model
@@ -25,10 +29,11 @@ class FederatedClient:
     """Holds client ``client_id``'s samples and its model.
 
     Every client builds its model from the same seed, so shared and personal tensors start identical everywhere;
-    each round draws its shuffling from ``(seed, client, round)``, which makes runs reproducible in any runtime.
+    each round draws its shuffling (and DP noise) from ``(seed, client, round)``, which makes runs reproducible in any
+    runtime and a resumed run identical to an uninterrupted one.
     """
 
-    def __init__(self, client_id: int, data: ClientData, spec: ClientSpec) -> None:
+    def __init__(self, client_id: int, data: ClientData, spec: ClientSpec, store: ClientStateStore | None = None):
         torch.set_num_threads(spec.train.num_threads)
         self.client_id, self.cfg, self.seed, self.data = client_id, spec.train, spec.seed, data
         self.method, self.proximal = METHODS[spec.method], spec.proximal  # proximal: FedProx's term in training
@@ -39,9 +44,25 @@ class FederatedClient:
         self.model = build_model(self.method.architecture, spec.model, int(self.test_x.shape[1]), data.num_classes)
         self.model.to(self.device)
         self.shared_names, self.personal_names = split_names(self.model, shared_patterns(self.method, spec.model))
+        self.privacy = None
+        if spec.privacy.enabled:
+            from fedray.clients.privacy import ClientPrivacy  # opacus only where privacy is asked for
+
+            self.privacy = ClientPrivacy(self.model, self.shared_names, spec.privacy, self.cfg.batch_size)
+        self.initial_personal = get_arrays(self.model, self.personal_names)
+        self.store = store if store is not None else ClientStateStore(spec.state_dir)
+        self.state_round = 0  # the round whose fit produced the personal state held now (0: none yet)
+        self._restore(self.store.load(client_id))
 
     def _tensors(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.array(images)).to(self.device), torch.from_numpy(np.array(labels)).to(self.device)
+
+    def _restore(self, state: ClientState | None) -> None:
+        """Take the personal state of a saved version, or the initial one when there is none."""
+        self.load_personal_state(state.arrays if state else self.initial_personal)
+        if self.privacy is not None:
+            self.privacy.load_state(state.extra.get("privacy", []) if state else [])
+        self.state_round = state.round if state else 0
 
     def _epoch_data(self, round_idx: int) -> EpochData:
         """Fixed arrays every epoch, or a fresh draw from the client's sampler for each ``(round, epoch)``."""
@@ -51,25 +72,70 @@ class FederatedClient:
         sampler = self.data.sampler
         return lambda epoch: self._tensors(*sampler(round_idx, epoch))
 
+    def _local_training(self, round_idx: int) -> LocalTraining:
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx))
+        penalty = None
+        if self.proximal:
+            params = dict(self.model.named_parameters())
+            shared = [params[n] for n in self.shared_names if n in params]
+            penalty = pull_towards(shared, snapshot(shared), self.cfg.prox_mu)
+        make_sgd = partial(sgd, cfg=self.cfg)
+        if self.privacy is None:
+            return LocalTraining(
+                self.cfg,
+                self._epoch_data(round_idx),
+                shuffled_batches(self.cfg.batch_size, generator),
+                make_sgd,
+                penalty,
+            )
+        return LocalTraining(
+            self.cfg,
+            self._epoch_data(round_idx),
+            self.privacy.batches(generator),
+            self.privacy.optimizers(make_sgd),
+            penalty,
+        )
+
     def ready(self) -> int:
-        """Answers once construction (data loading, model building) has finished."""
+        """Answers once construction (data loading, model building, state restoring) has finished."""
         return self.client_id
 
     def fit(self, shared: NamedArrays, round_idx: int) -> FitResult:
-        """Load the global shared tensors, train locally, return the shared tensors after training."""
+        """Load the global shared tensors, train locally, save the personal state, return the shared tensors."""
         start = time.perf_counter()
+        sample_rate = 0.0
+        if self.privacy is not None:
+            sample_rate = self.privacy.sample_rate(self.data.num_train)
+            planned = self.cfg.epochs * int(1 / sample_rate) if self.privacy.shared_ids else 0
+            refusal = self.privacy.refusal(planned, sample_rate)
+            if refusal is not None:
+                return FitResult(self.client_id, {}, 0, {"epsilon": self.privacy.epsilon()}, declined=refusal)
         set_arrays(self.model, shared)
         torch.manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx, "train"))
-        generator = torch.Generator().manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx))
-        penalty = proximal_term(self.model, self.shared_names, self.cfg.prox_mu) if self.proximal else None
-        stats = local_update(self.method, self.model, self._epoch_data(round_idx), self.cfg, generator, penalty)
+        stats = local_update(self.method, self.model, self._local_training(round_idx))
+        stats["state_round"] = float(self.state_round)  # which round's personal state this fit started from
+        extra = {}
+        if self.privacy is not None:
+            self.privacy.commit(sample_rate)
+            stats["epsilon"] = self.privacy.epsilon()
+            extra["privacy"] = self.privacy.state()
+        self.state_round = round_idx
+        self.store.save(self.client_id, ClientState(round_idx, self.personal_state(), extra))
         stats["fit_seconds"] = time.perf_counter() - start
         return FitResult(self.client_id, get_arrays(self.model, self.shared_names), self.data.num_train, stats)
 
     def evaluate(self, shared: NamedArrays, round_idx: int) -> EvalResult:
         """Metrics on this client's test shard with the given shared tensors and this client's personal ones."""
         set_arrays(self.model, shared)
-        return EvalResult(self.client_id, len(self.test_y), evaluate(self.model, self.test_x, self.test_y))
+        info = {"state_round": float(self.state_round)}
+        if self.privacy is not None:
+            info["epsilon"] = self.privacy.epsilon()
+        return EvalResult(self.client_id, len(self.test_y), evaluate(self.model, self.test_x, self.test_y), info)
+
+    def rollback(self, round_idx: int) -> int:
+        """Return to the personal state saved by the newest fit up to ``round_idx`` (resuming from that round)."""
+        self._restore(self.store.rollback(self.client_id, round_idx))
+        return self.state_round
 
     def personal_state(self) -> NamedArrays:
         return get_arrays(self.model, self.personal_names)

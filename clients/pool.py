@@ -1,9 +1,10 @@
 """A worker actor that serves many virtual clients, for simulations with more clients than processes.
 
-Each virtual client keeps only its samples and its personal tensors here; for every call the worker builds that
-client's :class:`FederatedClient` (cheap for the models federated runs use), loads its personal tensors, runs the
-call, and keeps the personal tensors that result. So memory grows with data and personal tensors, not with whole
-models and optimizers, and a virtual client computes exactly what a dedicated client actor would.
+Each virtual client keeps only its samples here; its personal state lives in the worker's
+:class:`ClientStateStore`, which holds at most ``clients.state_cache`` states in memory and the rest on disk. For
+every call the worker builds that client's :class:`FederatedClient` (cheap for the models federated runs use), which
+loads its state from the store and saves it back after a fit. So memory grows with data, not with whole models,
+optimizers or personal tensors, and a virtual client computes exactly what a dedicated client actor would.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from fedray.clients.config import ClientSpec
 from fedray.clients.federated_client import FederatedClient
+from fedray.clients.state_store import ClientStateStore
 from fedray.platform.messages import ClientData, EvalResult, FitResult, NamedArrays
 
 
@@ -23,26 +25,29 @@ class ClientPool:
     def __init__(self, members: dict[int, ClientData], spec: ClientSpec) -> None:
         torch.set_num_threads(spec.train.num_threads)
         self.members, self.spec = members, spec
-        self.personal: dict[int, NamedArrays] = {}
+        self.store = ClientStateStore(spec.state_dir, cache_size=spec.train.state_cache)
 
-    def _run(self, client_id: int, method: str, *args: Any) -> Any:
+    def _client(self, client_id: int) -> FederatedClient:
         if client_id not in self.members:
             raise KeyError(f"client {client_id} is not hosted by this pool worker")
-        client = FederatedClient(client_id, self.members[client_id], self.spec)
-        if client_id in self.personal:
-            client.load_personal_state(self.personal[client_id])
-        result = getattr(client, method)(*args)
-        self.personal[client_id] = client.personal_state()
-        return result
+        return FederatedClient(client_id, self.members[client_id], self.spec, self.store)
 
     def ready(self, client_id: int) -> int:
         return client_id if client_id in self.members else -1
 
     def fit(self, client_id: int, shared: NamedArrays, round_idx: int) -> FitResult:
-        return self._run(client_id, "fit", shared, round_idx)
+        return self._client(client_id).fit(shared, round_idx)
 
     def evaluate(self, client_id: int, shared: NamedArrays, round_idx: int) -> EvalResult:
-        return self._run(client_id, "evaluate", shared, round_idx)
+        return self._client(client_id).evaluate(shared, round_idx)
 
     def personal_state(self, client_id: int) -> NamedArrays:
-        return self._run(client_id, "personal_state")
+        return self._client(client_id).personal_state()
+
+    def rollback(self, round_idx: int) -> int:
+        """Roll every hosted client back to its newest state up to ``round_idx``; how many have one."""
+        return sum(self.store.rollback(k, round_idx) is not None for k in self.members)
+
+    def memory(self) -> dict[str, Any]:
+        """How many personal states this worker holds in memory (bounded by ``clients.state_cache``)."""
+        return {"clients": len(self.members), "cached_states": self.store.cached()}

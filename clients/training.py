@@ -6,18 +6,24 @@ between deployment paths.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
 from fedray.platform.metrics.classification import classification_metrics
 
+Batches = Callable[[int], Iterable[torch.Tensor]]
+"""``batches(num_samples)``: the index batches of one epoch over ``num_samples`` samples."""
 
-def minibatches(num_samples: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Shuffled index batches covering every sample once (the last batch may be smaller)."""
-    order = torch.randperm(num_samples, generator=generator)
-    yield from order.split(batch_size)
+
+def shuffled_batches(batch_size: int, generator: torch.Generator) -> Batches:
+    """Shuffled batches covering every sample once per epoch (the last batch may be smaller)."""
+
+    def epoch(num_samples: int) -> Iterator[torch.Tensor]:
+        yield from torch.randperm(num_samples, generator=generator).split(batch_size)
+
+    return epoch
 
 
 EpochData = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
@@ -29,18 +35,19 @@ def train_epochs(
     data: EpochData,
     optimizer: torch.optim.Optimizer,
     epochs: range,
-    batch_size: int,
-    generator: torch.Generator,
+    batches: Batches,
     penalty: Callable[[], torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """SGD on the model's own ``training_losses`` (plus ``penalty()``, e.g. FedProx's proximal term), one pass over
-    ``data(e)`` for each epoch index ``e``. Returns the mean loss and the step count.
+    """SGD on the model's own ``training_losses`` (plus ``penalty()``, e.g. FedProx's proximal term), one pass of
+    ``batches`` over ``data(e)`` for each epoch index ``e``. Returns the mean loss and the step count.
     """
     model.train()
     total, steps, seen = 0.0, 0, 0
     for epoch in epochs:
         images, labels = data(epoch)
-        for idx in minibatches(len(labels), batch_size, generator):
+        for idx in batches(len(labels)):
+            if len(idx) == 0:  # Poisson sampling can draw an empty batch (probability e^-batch_size)
+                continue
             optimizer.zero_grad(set_to_none=True)
             loss = model.training_losses(images[idx], labels[idx])["loss"]
             if penalty is not None:

@@ -7,6 +7,7 @@ was started; the actors only compute.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import statistics
 import time
 from typing import Any
@@ -17,8 +18,9 @@ from fedray.clients.methods import METHODS, shared_patterns
 from fedray.cluster.federation_config import FederatedConfig
 from fedray.cluster.placement import actors_of, place_clients
 from fedray.platform.data.federated import federated_data
-from fedray.platform.errors import FedrayError
+from fedray.platform.errors import ConfigError, FedrayError
 from fedray.platform.interrupts import interrupts_deferred
+from fedray.platform.messages import EvalResult
 from fedray.platform.modules.build import build_model
 from fedray.platform.params import count_parameters, get_arrays, split_names
 from fedray.platform.plots import line_plot
@@ -26,6 +28,7 @@ from fedray.platform.progress import StepProgress
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import Runtime
 from fedray.platform.seeding import derive_seed
+from fedray.server.checkpoint import ServerCheckpoint
 from fedray.server.parameter_server import ParameterServer, RoundOutcome
 
 SHOWN = ("train_loss", "test_acc", "mean_auc", "seconds")  # what the progress display shows of each round
@@ -53,16 +56,28 @@ def _evaluate_now(round_idx: int, cfg: FederatedConfig) -> bool:
     return round_idx == cfg.server.rounds or (every > 0 and round_idx % every == 0)
 
 
+def _resume_point(cfg: FederatedConfig, run_dir: RunDir) -> ServerCheckpoint | None:
+    """The server checkpoint to continue from (``resume=true``), or None for a fresh run."""
+    if not cfg.resume:
+        shutil.rmtree(run_dir.client_states, ignore_errors=True)  # a fresh run must not inherit old personal state
+        return None
+    path = run_dir.checkpoint("server")
+    if not path.is_file():
+        raise ConfigError(f"resume=true but no server checkpoint at {path}: the run never completed a round")
+    return ServerCheckpoint.load(path)
+
+
 def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
     data = federated_data(cfg.data, cfg.clients.num_clients, cfg.seed)
+    resume_from = _resume_point(cfg, run_dir)  # after loading data: bad input must not cost an earlier run its state
     torch.manual_seed(derive_seed(cfg.seed, "model-init"))
     method = METHODS[cfg.method]
     model = build_model(method.architecture, cfg.model, data.in_channels, data.num_classes)
     shared_names, personal_names = split_names(model, shared_patterns(method, cfg.model))
     initial = get_arrays(model, shared_names)
 
-    clients, placement = place_clients(cfg, runtime, data.clients)
+    clients, placement = place_clients(cfg, runtime, data.clients, str(run_dir.client_states.resolve()))
     if cfg.server.max_concurrent is not None:
         placement["max_concurrent"] = cfg.server.max_concurrent
     server_cfg = dataclasses.replace(cfg.server, max_concurrent=placement["max_concurrent"])
@@ -70,30 +85,40 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         ParameterServer, clients, initial, server_cfg, cfg.strategy, runtime, cfg.seed, num_cpus=cfg.server.num_cpus
     )
     _wait_until_started(runtime, clients, cfg, placement)
+    done = 0
+    if resume_from is not None:  # server state, client personal states and the log all go back to one round
+        done = runtime.get(server.restore.remote(resume_from))
+        runtime.get([actor.rollback.remote(done) for actor in actors_of(clients)])
+        run_dir.restart_log(run_dir.read_log(done))
+    else:
+        run_dir.start_log()
+    history = run_dir.read_log(done)
     setup_seconds = time.perf_counter() - started
 
-    history: list[dict[str, Any]] = []
     outcome: RoundOutcome | None = None
-    run_dir.start_log()
     summary: dict[str, Any] = {
         "workload": "federated",
         "method": cfg.method,
         "strategy": cfg.strategy,
         "runtime": runtime.mode,
         "dataset": data.name,
+        "data_skipped_images": data.skipped_images,
+        "data_skipped_examples": data.skipped_examples,
         "num_clients": cfg.clients.num_clients,
         "num_parameters": count_parameters(model),
         "shared_tensors": len(shared_names),
         "personal_tensors": len(personal_names),
         "clients": placement,
+        "privacy": dataclasses.asdict(cfg.privacy),
+        "resumed_from_round": resume_from.round if resume_from else None,
         "setup_seconds": setup_seconds,
     }
     try:
-        with StepProgress("round", cfg.server.rounds) as progress:
-            for round_idx in range(1, cfg.server.rounds + 1):
+        with StepProgress("round", cfg.server.rounds, start=done) as progress:
+            for round_idx in range(done + 1, cfg.server.rounds + 1):
                 outcome = runtime.get(server.run_round.remote(round_idx, _evaluate_now(round_idx, cfg)))
                 with interrupts_deferred():  # checkpoint and log always agree on the last complete round
-                    run_dir.save_checkpoint("server", outcome.arrays, {"round": round_idx, "strategy": cfg.strategy})
+                    outcome.checkpoint.save(run_dir.checkpoint("server"))
                     run_dir.log(outcome.record)
                     history.append(outcome.record)
                 progress.advance({k: outcome.record[k] for k in SHOWN if k in outcome.record})
@@ -102,35 +127,38 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         run_dir.write_summary(summary)
         raise
 
-    assert outcome is not None
-    if personal_names:  # personal tensors never went to the server: save them where they live
-        for k, client in enumerate(clients):
-            run_dir.save_checkpoint(f"client_{k}", runtime.get(client.personal_state.remote()), {"client": k})
+    evaluations = outcome.evaluations if outcome else runtime.get(server.evaluate.remote(done))
     round_seconds = [r["fit_seconds"] for r in history]
     summary.update(
         status="completed",
         rounds_completed=len(history),
-        **ParameterServer.summarize(outcome.evaluations),
-        per_client=_per_client(outcome, runtime.get(server.counters.remote())),
+        **ParameterServer.summarize(evaluations),
+        per_client=_per_client(evaluations, runtime.get(server.counters.remote())),
         round_seconds=round_seconds,
-        median_round_seconds=statistics.median(round_seconds),
+        median_round_seconds=statistics.median(round_seconds) if round_seconds else None,
         total_seconds=time.perf_counter() - started,
     )
-    _plot_main_curve(run_dir, history, f"federated {cfg.method} / {cfg.strategy}")
+    if cfg.privacy.enabled:
+        summary["max_epsilon"] = max((e.info.get("epsilon", 0.0) for e in evaluations), default=0.0)
+    if history:
+        _plot_main_curve(run_dir, history, f"federated {cfg.method} / {cfg.strategy}")
     return summary
 
 
-def _per_client(outcome: RoundOutcome, counters: dict[str, dict[int, int]]) -> list[dict[str, Any]]:
-    """Each client's final metrics with the rounds it failed and the updates the server rejected."""
+def _per_client(evaluations: list[EvalResult], counters: dict[str, dict[int, int]]) -> list[dict[str, Any]]:
+    """Each client's final metrics and facts (ε, the round of its personal state) with the rounds it failed, the
+    updates the server rejected and the rounds it declined."""
     return [
         {
             "client": e.client_id,
             "n_samples": e.num_examples,
             **e.metrics,
+            **e.info,
             "failed_rounds": counters["failures"].get(e.client_id, 0),
             "rejected_updates": counters["rejections"].get(e.client_id, 0),
+            "declined_rounds": counters["declines"].get(e.client_id, 0),
         }
-        for e in outcome.evaluations
+        for e in evaluations
     ]
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from fedray.clients.config import ClientConfig, MethodName
+from fedray.clients.config import ClientConfig, MethodName, PrivacyConfig
 from fedray.platform.config import WorkloadConfig
 from fedray.platform.data.config import DataConfig
 from fedray.platform.errors import ConfigError
@@ -14,7 +15,26 @@ from fedray.server.config import ServerConfig, StrategyName
 
 @dataclass
 class FederatedConfig(WorkloadConfig):
-    """Clients train on their shards; the parameter server aggregates the shared tensors with ``strategy``."""
+    """Clients train on their shards; the parameter server aggregates the shared tensors with ``strategy``.
+
+    A resumed run may change how long it runs and where (rounds, timeouts, evaluation interval, placement,
+    resources, restarts, cache, privacy budget), but not what it computes.
+    """
+
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = (
+        *WorkloadConfig.RESUME_MAY_CHANGE,
+        "server.rounds",
+        "server.round_timeout_s",
+        "server.eval_every",
+        "clients.placement",
+        "clients.pool_size",
+        "clients.num_cpus",
+        "clients.num_gpus",
+        "clients.startup_timeout_s",
+        "clients.max_restarts",
+        "clients.state_cache",
+        "privacy.epsilon_budget",
+    )
 
     method: MethodName = "fedavg"
     strategy: StrategyName = "fedavg"
@@ -22,6 +42,7 @@ class FederatedConfig(WorkloadConfig):
     model: ModelConfig = field(default_factory=ModelConfig)
     clients: ClientConfig = field(default_factory=ClientConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def validate(self) -> None:
         c, s = self.clients, self.server
@@ -57,5 +78,32 @@ class FederatedConfig(WorkloadConfig):
                 f"krum needs at least 2*server.num_byzantine+3 = {2 * s.num_byzantine + 3} clients per round, "
                 f"got {sampled}"
             )
+        if c.ditto_lambda < 0:
+            raise ConfigError(f"clients.ditto_lambda must be 0 or more, got {c.ditto_lambda}")
+        if c.max_restarts < 0 or c.state_cache < 1:
+            raise ConfigError(
+                f"clients.max_restarts must be 0 or more and clients.state_cache at least 1, "
+                f"got {c.max_restarts} and {c.state_cache}"
+            )
+        self._validate_privacy()
         if self.model.shared is not None and not self.model.shared and self.method != "local":
             raise ConfigError("model.shared is empty: nothing would be aggregated (use method=local for that)")
+
+    def _validate_privacy(self) -> None:
+        p = self.privacy
+        if not p.enabled:
+            return
+        if p.noise_multiplier <= 0 or p.max_grad_norm <= 0:
+            raise ConfigError(
+                f"privacy.noise_multiplier and privacy.max_grad_norm must be positive, "
+                f"got {p.noise_multiplier} and {p.max_grad_norm}"
+            )
+        if not 0 < p.delta < 1:
+            raise ConfigError(f"privacy.delta must lie in (0, 1), got {p.delta}")
+        if p.epsilon_budget is not None and p.epsilon_budget <= 0:
+            raise ConfigError(f"privacy.epsilon_budget must be positive, got {p.epsilon_budget}")
+        if self.strategy == "fedprox":
+            raise ConfigError(
+                "privacy.enabled with strategy=fedprox: per-example gradients would leave out the proximal term; "
+                "use another strategy"
+            )

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from fedray.cluster.runtime import open_runtime
-from fedray.platform.config import WorkloadConfig, load_config, to_yaml
+from fedray.platform.config import WorkloadConfig, load_config, resume_differences, to_yaml
+from fedray.platform.errors import ConfigError
 from fedray.platform.registry import get_workload
 from fedray.platform.rundir import RunDir
 from fedray.platform.seeding import seed_everything
@@ -20,9 +21,24 @@ def resolve_config(
     return load_config(get_workload(workload).load_schema(), config_file, list(overrides))
 
 
+def _check_resumable(workload: str, run_dir: RunDir, cfg: WorkloadConfig) -> None:
+    """A resume needs the run's saved config, and the same experiment (see ``WorkloadConfig.RESUME_MAY_CHANGE``)."""
+    if not run_dir.config_file.is_file():
+        raise ConfigError(f"resume=true but {run_dir.path} holds no run to resume (no config.yaml)")
+    saved = load_config(type(cfg), run_dir.config_file)
+    differences = resume_differences(saved, cfg)
+    if differences:
+        raise ConfigError(
+            f"resume=true with a config that differs from {run_dir.config_file}: {'; '.join(differences[:5])}"
+            f" (only {', '.join(cfg.RESUME_MAY_CHANGE)} may change)"
+        )
+
+
 def run_workload(workload: str, cfg: WorkloadConfig) -> tuple[dict[str, Any], RunDir]:
     """Run ``workload`` with a validated ``cfg``; write ``config.yaml`` first and ``metrics.json`` last."""
     entry = get_workload(workload).load_entry()
+    if cfg.resume:
+        _check_resumable(workload, RunDir(Path(cfg.run.root) / workload / cfg.run.name), cfg)
     run_dir = RunDir.create(cfg.run.root, workload, cfg.run.name)
     run_dir.write_config(to_yaml(cfg))
     seed_everything(cfg.seed)

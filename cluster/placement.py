@@ -70,13 +70,20 @@ def worker_resources(cfg: FederatedConfig, runtime: Runtime, workers: int) -> tu
     return cpus, gpus
 
 
-def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]) -> tuple[list[Any], dict[str, Any]]:
-    """One handle per client (index = client id), and a description of the placement for metrics.json."""
-    spec = ClientSpec(cfg.model, cfg.clients, cfg.seed, cfg.method, proximal=cfg.strategy == "fedprox")
+def place_clients(
+    cfg: FederatedConfig, runtime: Runtime, data: list[ClientData], state_dir: str | None
+) -> tuple[list[Any], dict[str, Any]]:
+    """One handle per client (index = client id), and a description of the placement for metrics.json.
+
+    Client actors and pool workers are restarted by Ray up to ``clients.max_restarts`` times after a crash; they
+    reload their clients' personal state from ``state_dir``.
+    """
+    spec = ClientSpec(cfg.model, cfg.clients, cfg.seed, cfg.method, cfg.strategy == "fedprox", cfg.privacy, state_dir)
+    restarts = cfg.clients.max_restarts
     if cfg.clients.placement == "actor":
         cpus, gpus = worker_resources(cfg, runtime, len(data))
         handles = [
-            runtime.spawn(FederatedClient, k, runtime.put(d), spec, num_cpus=cpus, num_gpus=gpus)
+            runtime.spawn(FederatedClient, k, runtime.put(d), spec, num_cpus=cpus, num_gpus=gpus, max_restarts=restarts)
             for k, d in enumerate(data)
         ]
         # Actors that share cores take turns: the server keeps only as many fits in flight as there are whole CPUs.
@@ -86,7 +93,10 @@ def place_clients(cfg: FederatedConfig, runtime: Runtime, data: list[ClientData]
     workers = pool_size(cfg, runtime)
     cpus, gpus = worker_resources(cfg, runtime, workers)
     members = [{k: d for k, d in enumerate(data) if k % workers == w} for w in range(workers)]
-    pools = [runtime.spawn(ClientPool, runtime.put(m), spec, num_cpus=cpus, num_gpus=gpus) for m in members]
+    pools = [
+        runtime.spawn(ClientPool, runtime.put(m), spec, num_cpus=cpus, num_gpus=gpus, max_restarts=restarts)
+        for m in members
+    ]
     handles = [PooledClient(pools[k % workers], k) for k in range(len(data))]
     # Each worker runs its calls one after another already: no limit needed.
     return handles, {

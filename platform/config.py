@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import (
@@ -53,9 +53,17 @@ class ClusterSection:
 
 @dataclass
 class WorkloadConfig:
-    """Keys every workload accepts."""
+    """Keys every workload accepts.
+
+    ``resume``: continue the run in ``run.root/<workload>/run.name`` from its last complete checkpoint. Only the
+    keys in ``RESUME_MAY_CHANGE`` (prefixes) may differ from the run's saved ``config.yaml``; anything else would
+    make the continued run a different experiment.
+    """
+
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("resume", "cluster.")
 
     seed: int = 0
+    resume: bool = False
     run: RunSection = field(default_factory=RunSection)
     cluster: ClusterSection = field(default_factory=ClusterSection)
 
@@ -140,3 +148,23 @@ def to_yaml(cfg: WorkloadConfig | type[WorkloadConfig]) -> str:
 def to_dict(cfg: WorkloadConfig) -> dict[str, Any]:
     """A plain nested dict (for Ray arguments, metrics and job submission)."""
     return dataclasses.asdict(cfg)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def resume_differences(saved: WorkloadConfig, current: WorkloadConfig) -> list[str]:
+    """``key: saved -> current`` for every key that differs and that a resumed run must keep."""
+    before, after = _flatten(to_dict(saved)), _flatten(to_dict(current))
+    return [
+        f"{key}: {before.get(key)!r} -> {after.get(key)!r}"
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key) and not key.startswith(current.RESUME_MAY_CHANGE)
+    ]

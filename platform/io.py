@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from fedray.platform.errors import DataError
@@ -39,7 +39,8 @@ def strip_wrapper_prefixes(names_to_values: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path`` (atomic on POSIX)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -55,7 +56,7 @@ def _atomic_write(path: Path, write: Any) -> None:
 def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> None:
     """Atomically write named arrays (and string metadata) to a safetensors file."""
     contiguous = {name: np.ascontiguousarray(value) for name, value in arrays.items()}
-    _atomic_write(Path(path), lambda tmp: save_file(contiguous, tmp, metadata=dict(metadata or {})))
+    atomic_write(Path(path), lambda tmp: save_file(contiguous, tmp, metadata=dict(metadata or {})))
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
@@ -69,6 +70,16 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         raise DataError(f"cannot read checkpoint {path}: {exc}") from None
 
 
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata stored with :func:`save_arrays` (empty when there is none)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="np") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read checkpoint {path}: {exc}") from None
+
+
 def save_json(path: str | Path, obj: Any) -> None:
     """Atomically write ``obj`` as indented JSON."""
 
@@ -77,7 +88,7 @@ def save_json(path: str | Path, obj: Any) -> None:
             json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
             f.write("\n")
 
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def _json_default(obj: Any) -> Any:

@@ -22,6 +22,8 @@ class ClientData:
 
     A client whose training samples are synthesised on the fly (self-blended forgeries) carries a picklable
     ``sampler`` instead of fixed training arrays; ``num_train`` is then the size of one draw.
+    ``test_groups`` names each test sample's group (a dataset's own column, such as a source or a demographic), so
+    results can be broken down by group; None where the dataset has no groups.
     """
 
     train_images: np.ndarray | None
@@ -31,6 +33,7 @@ class ClientData:
     num_classes: int
     sampler: Sampler | None = None
     draw_size: int = 0
+    test_groups: np.ndarray | None = None
 
     @property
     def num_train(self) -> int:
@@ -39,18 +42,22 @@ class ClientData:
 
 @dataclass
 class FitResult:
-    """A client's answer to a training request: its shared tensors after local training."""
+    """A client's answer to a training request: its shared tensors after local training, or (``declined``) why it
+    did not train this round, e.g. a spent privacy budget."""
 
     client_id: int
     arrays: NamedArrays
     num_examples: int
     metrics: dict[str, float] = field(default_factory=dict)
+    declined: str | None = None
 
 
 @dataclass
 class EvalResult:
-    """A client's evaluation of the current global shared tensors combined with its personal ones."""
+    """A client's evaluation of the current global shared tensors combined with its personal ones; ``info`` holds
+    facts about the client that are not metrics to average (ε spent, the round of its personal state)."""
 
     client_id: int
     num_examples: int
     metrics: dict[str, float] = field(default_factory=dict)
+    info: dict[str, float] = field(default_factory=dict)

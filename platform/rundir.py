@@ -1,12 +1,13 @@
 """The run directory every workload writes: ``<root>/<workload>/<name>/``.
 
 Layout: ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per round/epoch, appended and flushed as
-it happens), ``metrics.json`` (the summary, written atomically at the end), ``checkpoints/*.safetensors`` and
-``plots/*.png``.
+it happens), ``metrics.json`` (the summary, written atomically at the end), ``checkpoints/*.safetensors`` (and
+``checkpoints/clients/``, where federated clients keep their personal state) and ``plots/*.png``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from fedray.platform.io import json_line, save_arrays, save_json
+from fedray.platform.io import atomic_write, json_line, save_arrays, save_json
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class RunDir:
     def checkpoint(self, name: str) -> Path:
         return self.path / "checkpoints" / f"{name}.safetensors"
 
+    @property
+    def client_states(self) -> Path:
+        return self.path / "checkpoints" / "clients"
+
     def plot(self, name: str) -> Path:
         return self.path / "plots" / f"{name}.png"
 
@@ -52,6 +57,17 @@ class RunDir:
     def start_log(self) -> None:
         """Begin a fresh metrics log (a new run with the same name replaces the old log)."""
         self.metrics_log.write_text("")
+
+    def read_log(self, upto: int) -> list[dict[str, Any]]:
+        """The logged records whose ``round`` is at most ``upto`` (a resume drops what came after the checkpoint)."""
+        if not self.metrics_log.is_file():
+            return []
+        records = [json.loads(line) for line in self.metrics_log.read_text().splitlines() if line.strip()]
+        return [r for r in records if r.get("round", 0) <= upto]
+
+    def restart_log(self, records: list[dict[str, Any]]) -> None:
+        """Replace the log with ``records`` (atomically), then append as usual."""
+        atomic_write(self.metrics_log, lambda tmp: Path(tmp).write_text("".join(json_line(r) + "\n" for r in records)))
 
     def log(self, record: Mapping[str, Any]) -> None:
         with open(self.metrics_log, "a") as f:

@@ -20,6 +20,7 @@ from fedray.platform.messages import EvalResult, FitResult, NamedArrays
 from fedray.platform.metrics.aggregate import weighted_mean
 from fedray.platform.runtime import Runtime
 from fedray.platform.seeding import numpy_rng
+from fedray.server.checkpoint import ServerCheckpoint
 from fedray.server.config import ServerConfig
 from fedray.server.strategies import ServerAdam, aggregate_named
 from fedray.server.validation import update_problem
@@ -27,10 +28,10 @@ from fedray.server.validation import update_problem
 
 @dataclass
 class RoundOutcome:
-    """What the driver logs and checkpoints after a round: the record and the new global tensors."""
+    """What the driver logs and checkpoints after a round: the record and the server's new state."""
 
     round: int
-    arrays: NamedArrays
+    checkpoint: ServerCheckpoint
     record: dict[str, Any]
     evaluations: list[EvalResult]
 
@@ -57,11 +58,30 @@ class ParameterServer:
         self.failures: Counter[int] = Counter()
         self.rejections: Counter[int] = Counter()
         self.rejection_reasons: dict[int, str] = {}
+        self.declines: Counter[int] = Counter()  # rounds a client chose not to train (e.g. privacy budget spent)
         self.server_opt = (
             ServerAdam(cfg.adam_lr, cfg.adam_betas[0], cfg.adam_betas[1], cfg.adam_tau)
             if strategy == "fedadam"
             else None
         )
+
+    def checkpoint(self, round_idx: int) -> ServerCheckpoint:
+        optimizer = self.server_opt.state() if self.server_opt else {}
+        return ServerCheckpoint(round_idx, self.strategy, self.weights, optimizer, self.counters())
+
+    def restore(self, checkpoint: ServerCheckpoint) -> int:
+        """Continue from ``checkpoint`` (a resumed run): global tensors, optimizer moments, counters."""
+        if checkpoint.strategy != self.strategy:
+            raise ValueError(f"checkpoint was made with strategy {checkpoint.strategy!r}, not {self.strategy!r}")
+        if set(checkpoint.weights) != set(self.weights):
+            raise ValueError("checkpoint tensors do not match this model's shared tensors")
+        self.weights = dict(checkpoint.weights)
+        if self.server_opt is not None:
+            self.server_opt.load_state(checkpoint.optimizer)
+        self.failures = Counter(checkpoint.counters.get("failures", {}))
+        self.rejections = Counter(checkpoint.counters.get("rejections", {}))
+        self.declines = Counter(checkpoint.counters.get("declines", {}))
+        return checkpoint.round
 
     def sample(self, round_idx: int) -> list[int]:
         """Client ids for this round, drawn without replacement from ``(seed, round)``."""
@@ -103,10 +123,16 @@ class ParameterServer:
             self.failures[client_id] += 1
         return results, failed
 
-    def _valid_updates(self, results: dict[int, Any]) -> tuple[list[tuple[NamedArrays, int]], list[FitResult], dict]:
-        valid, kept, rejected = [], [], {}
+    def _valid_updates(
+        self, results: dict[int, Any]
+    ) -> tuple[list[tuple[NamedArrays, int]], list[FitResult], dict[int, str], dict[int, str]]:
+        valid, kept, rejected, declined = [], [], {}, {}
         for client_id in sorted(results):
             res = results[client_id]
+            if isinstance(res, FitResult) and res.declined is not None:
+                declined[client_id] = res.declined
+                self.declines[client_id] += 1
+                continue
             problem = (
                 f"not a FitResult ({type(res).__name__})"
                 if not isinstance(res, FitResult)
@@ -119,14 +145,14 @@ class ParameterServer:
                 rejected[client_id] = problem
                 self.rejections[client_id] += 1
                 self.rejection_reasons[client_id] = problem
-        return valid, kept, rejected
+        return valid, kept, rejected, declined
 
     def run_round(self, round_idx: int, evaluate: bool) -> RoundOutcome:
         start = time.perf_counter()
         sampled = self.sample(round_idx)
         ref = self.runtime.put(self.weights)  # one copy in the object store, shared by every sampled client
         results, failed = self._gather("fit", sampled, ref, round_idx)
-        valid, kept, rejected = self._valid_updates(results)
+        valid, kept, rejected, declined = self._valid_updates(results)
         quorum = self.quorum(len(sampled))
         aggregated = len(valid) >= quorum
         if aggregated:
@@ -139,6 +165,7 @@ class ParameterServer:
             "updates": len(valid),
             "failed": failed,
             "rejected": rejected,
+            "declined": declined,
             "aggregated": aggregated,
             "train_loss": weighted_mean([r.metrics["train_loss"] for r in kept], [r.num_examples for r in kept]),
             "fit_seconds": fit_seconds,  # the whole fit phase: broadcast, local training, gather, aggregation
@@ -149,7 +176,7 @@ class ParameterServer:
             evaluations = self.evaluate(round_idx)
             record.update(self.summarize(evaluations))
         record["seconds"] = time.perf_counter() - start
-        return RoundOutcome(round_idx, self.weights, record, evaluations)
+        return RoundOutcome(round_idx, self.checkpoint(round_idx), record, evaluations)
 
     def evaluate(self, round_idx: int) -> list[EvalResult]:
         """Every client's evaluation of the current global tensors (failed clients are counted and left out)."""
@@ -175,4 +202,4 @@ class ParameterServer:
         return out
 
     def counters(self) -> dict[str, dict[int, int]]:
-        return {"failures": dict(self.failures), "rejections": dict(self.rejections)}
+        return {"failures": dict(self.failures), "rejections": dict(self.rejections), "declines": dict(self.declines)}

@@ -52,6 +52,17 @@ class ServerAdam:
             out[name] = (w + self.lr * self.m[name] / (np.sqrt(self.v[name]) + self.tau)).astype(w.dtype)
         return out
 
+    def state(self) -> NamedArrays:
+        """The moments, as ``m/<name>`` and ``v/<name>`` arrays (for the server checkpoint)."""
+        return {
+            **{f"m/{k}": np.asarray(v) for k, v in self.m.items()},
+            **{f"v/{k}": np.asarray(v) for k, v in self.v.items()},
+        }
+
+    def load_state(self, arrays: NamedArrays) -> None:
+        self.m = {k[2:]: v for k, v in arrays.items() if k.startswith("m/")}
+        self.v = {k[2:]: v for k, v in arrays.items() if k.startswith("v/")}
+
 
 def aggregate_named(name: str, updates: Sequence[tuple[NamedArrays, int]], cfg: ServerConfig) -> NamedArrays:
     """Aggregate validated client tensors with strategy ``name``; the result keeps each tensor's dtype."""

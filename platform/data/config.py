@@ -10,14 +10,23 @@ FAMILIES = ("colour", "blur", "resample", "sharpen", "jpeg")  # artifact familie
 
 @dataclass
 class ForgeryConfig:
-    """Self-blended forgeries from the 100 LFW faces: artifact strengths, blend, and per-client sample counts.
+    """Self-blended forgeries from real faces: artifact strengths, blend, and per-client sample counts.
 
-    Client ``k`` forges with ``families[k % len(families)]`` (one forgery source per client) and owns
-    ``faces_per_client`` faces that no other client sees, ``test_faces`` of them held out for its test set.
-    Images are ``data.image_size`` pixels square.
+    Every client owns ``faces_per_client`` faces that no other client sees, ``test_faces`` of them held out for its
+    test set. The faces are the 100 LFW faces bundled with scikit-image, or every readable image under ``faces_dir``
+    (grayscale). Images are ``data.image_size`` pixels square.
+
+    ``split`` sets how clients differ: ``family`` (client ``k`` forges with ``families[k % len(families)]``, half
+    real and half fake: one forgery source per client), ``dirichlet`` (every fake's family drawn uniformly from
+    ``families``, while each client's real/fake proportion follows a Dirichlet(``label_alpha``) draw over the two
+    classes, each class kept to at least 10% so AUC stays defined), or ``mixed`` (one family per client and the
+    Dirichlet label skew). Smaller ``label_alpha`` means more label skew.
     """
 
     families: list[str] = field(default_factory=lambda: list(FAMILIES))
+    split: Literal["family", "dirichlet", "mixed"] = "family"
+    label_alpha: float = 0.5  # dirichlet/mixed: concentration of each client's real/fake proportion
+    faces_dir: str | None = None  # real faces from this folder (any depth) instead of LFW
     faces_per_client: int = 20
     test_faces: int = 4
     gamma_log: float = 0.5  # colour: gamma = exp(U(±gamma_log))
@@ -38,16 +47,27 @@ class ForgeryConfig:
 
 
 @dataclass
+class FolderConfig:
+    """How ``data.name=folder`` reads its images: colour mode, and the file that lists samples, clients and groups."""
+
+    channels: int = 3  # 1: grayscale, 3: RGB (alpha dropped)
+    metadata: str = "metadata.csv"  # inside data.path; optional
+
+
+@dataclass
 class DataConfig:
     """Which images, at what size, split how across clients.
 
     ``digits`` is scikit-learn's bundled 8×8 handwritten digits (1,797 real images, always available);
     ``fashion_mnist`` reads IDX files from ``path`` (default: where Debian's ``dataset-fashion-mnist`` puts them);
     ``synthetic`` makes class-dependent random images of ``channels × image_size²`` (for timing runs);
-    ``forgery`` gives each client self-blended real/fake faces of one artifact family (see ``forgery.*``).
+    ``forgery`` gives each client self-blended real/fake faces (see ``forgery.*``);
+    ``folder`` reads real (label 0) and fake (label 1) images from ``path/real/**`` and ``path/fake/**``, or the
+    samples, clients and groups an optional ``path/metadata.csv`` lists (see ``folder.*``), so a detector can be
+    trained on any image collection without code.
     """
 
-    name: Literal["digits", "fashion_mnist", "synthetic", "forgery"] = "digits"
+    name: Literal["digits", "fashion_mnist", "synthetic", "forgery", "folder"] = "digits"
     path: str | None = None
     image_size: int = 16
     max_samples: int | None = None  # keep a class-stratified random subset of this size
@@ -59,3 +79,4 @@ class DataConfig:
     min_client_samples: int = 10
     test_fraction: float = 0.2  # of each client's shard, held out for that client's evaluation
     forgery: ForgeryConfig = field(default_factory=ForgeryConfig)
+    folder: FolderConfig = field(default_factory=FolderConfig)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fedray.platform.data.config import DataConfig
 from fedray.platform.data.load import load_dataset
@@ -12,18 +12,30 @@ from fedray.platform.messages import ClientData
 
 @dataclass(frozen=True)
 class FederatedData:
+    """Every client's samples, what the model must accept, and the image files that could not be read (counted,
+    with up to five ``"path: reason"`` examples, so a run on a partly broken folder goes on and still says so)."""
+
     clients: list[ClientData]
     in_channels: int
     num_classes: int
     name: str
+    skipped_images: int = 0
+    skipped_examples: list[str] = field(default_factory=list)
 
 
 def federated_data(cfg: DataConfig, num_clients: int, seed: int) -> FederatedData:
-    """Self-blended forgeries (one family per client), or an image dataset split IID / by a Dirichlet prior."""
+    """Self-blended forgeries, a real/fake image folder, or an image dataset split IID / by a Dirichlet prior."""
     if cfg.name == "forgery":
-        from fedray.platform.data.forgery import forgery_clients
+        from fedray.platform.data.forgery import forgery_clients, forgery_faces
 
-        return FederatedData(forgery_clients(cfg.forgery, num_clients, cfg.image_size, seed), 1, 2, "forgery")
+        faces, skipped = forgery_faces(cfg.forgery, cfg.image_size)
+        clients = forgery_clients(cfg.forgery, num_clients, cfg.image_size, seed, faces=faces)
+        return FederatedData(clients, 1, 2, "forgery", skipped.count, skipped.examples)
+    if cfg.name == "folder":
+        from fedray.platform.data.folder import folder_clients
+
+        clients, skipped = folder_clients(cfg, num_clients, seed)
+        return FederatedData(clients, cfg.folder.channels, 2, "folder", skipped.count, skipped.examples)
     data = load_dataset(cfg, seed)
     shards = make_client_shards(
         data.labels, num_clients, cfg.partition, cfg.alpha, cfg.test_fraction, seed, cfg.min_client_samples

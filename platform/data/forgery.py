@@ -2,7 +2,8 @@
 
 A fake blends a face with an artifact-bearing, slightly misaligned copy of itself inside a soft elliptical face mask:
 blending boundaries and statistics mismatches without any second identity. Each artifact family is a natural forgery
-source, so giving each federated client one family reproduces the "one forgery source per client" non-IID setting.
+source, so giving each federated client one family reproduces the "one forgery source per client" non-IID setting;
+``data.forgery.split`` can instead skew each client's real/fake proportion (a Dirichlet draw), or do both.
 
 Families: ``colour`` (gamma/contrast/brightness), ``blur`` (Gaussian), ``resample`` (bilinear down-up), ``sharpen``
 (unsharp mask), ``jpeg`` (8×8 block-DCT quantisation). Default strengths are the ones measured to be learnable on
@@ -11,7 +12,9 @@ upscaled LFW faces (weaker settings stayed near chance). Every draw is determini
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.fft import dctn, idctn
@@ -20,7 +23,8 @@ from skimage.filters import unsharp_mask
 from skimage.transform import AffineTransform, resize, warp
 
 from fedray.platform.data.config import FAMILIES, ForgeryConfig
-from fedray.platform.errors import ConfigError
+from fedray.platform.data.folder import IMAGE_EXTENSIONS, SkippedImages, find_images, read_images
+from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.messages import ClientData
 from fedray.platform.seeding import numpy_rng
 
@@ -38,6 +42,7 @@ JPEG_LUMA = np.array(
     ],
     dtype=np.float64,
 )
+MIN_CLASS_SHARE = 0.1  # under label skew each class keeps this share of a draw, so every client's AUC is defined
 
 
 def load_lfw_faces(size: int) -> np.ndarray:
@@ -46,6 +51,21 @@ def load_lfw_faces(size: int) -> np.ndarray:
 
     faces = lfw_subset()[:100]
     return resize(faces, (len(faces), size, size), order=1, anti_aliasing=True).astype(np.float32)
+
+
+def forgery_faces(cfg: ForgeryConfig, size: int) -> tuple[np.ndarray, SkippedImages]:
+    """The real faces to forge from, ``[N, size, size]``: every readable image under ``cfg.faces_dir`` (grayscale,
+    in sorted path order), else LFW's 100; and the files of ``faces_dir`` that could not be read."""
+    if cfg.faces_dir is None:
+        return load_lfw_faces(size), SkippedImages()
+    root = Path(cfg.faces_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.forgery.faces_dir={root} is not a directory")
+    paths = find_images(root)
+    if not paths:
+        raise DataError(f"data.forgery.faces_dir={root} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    images, _, skipped = read_images(paths, 1, size, root)
+    return images[:, 0], skipped
 
 
 def _jpeg_quantise(img: np.ndarray, quality: float) -> np.ndarray:
@@ -120,64 +140,125 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out[:, ::-1] if rng.random() < 0.5 else out
 
 
+def real_count(share: float, size: int) -> int:
+    """Real samples in a draw of ``size`` at ``share`` real, each class keeping ``MIN_CLASS_SHARE`` of it (≥ 1)."""
+    floor = max(1, math.ceil(MIN_CLASS_SHARE * size))
+    return int(np.clip(round(share * size), floor, size - floor))
+
+
 def draw_samples(
-    faces: np.ndarray, family: str | list[str], per_class: int, cfg: ForgeryConfig, seed: int, *labels: object
+    faces: np.ndarray,
+    family: str | list[str] | tuple[str, ...],
+    per_class: int,
+    cfg: ForgeryConfig,
+    seed: int,
+    *labels: object,
+    num_real: int | None = None,
+    random_family: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``per_class`` real and ``per_class`` fake samples from ``faces``: images ``[2n, 1, H, W]`` float32, labels
-    (1 = fake) and, per sample, the family index (-1 for real). ``family`` may list several families, drawn in turn."""
+    """``2·per_class`` samples from ``faces``, the first ``num_real`` (default ``per_class``) real and the rest fake:
+    images ``[2n, 1, H, W]`` float32, labels (1 = fake) and, per sample, the family index (-1 for real).
+    ``family`` may list several families, drawn in turn, or uniformly per fake with ``random_family``."""
     rng = numpy_rng(seed, "forgery", *labels)
     families = [family] if isinstance(family, str) else list(family)
+    reals = per_class if num_real is None else num_real
     images, fam = [], []
     for i in range(2 * per_class):
         face = faces[rng.integers(len(faces))].astype(np.float64)
-        if i < per_class:
+        if i < reals:
             img, f = face, -1
         else:
-            name = families[i % len(families)]
+            name = families[rng.integers(len(families)) if random_family else i % len(families)]
             img, f = self_blend(face, name, rng, cfg), FAMILIES.index(name)
         img = augment(img, rng) + rng.normal(0, cfg.noise_sigma, size=img.shape)
         images.append(np.clip(img, 0, 1))
         fam.append(f)
-    labels_out = np.repeat(np.array([0, 1], dtype=np.int64), per_class)
+    labels_out = (np.arange(2 * per_class) >= reals).astype(np.int64)
     return np.stack(images)[:, None].astype(np.float32), labels_out, np.asarray(fam, dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class ForgerySampler:
-    """A client's training draw: fresh real and self-blended samples of its own faces for each (round, epoch)."""
+    """A client's training draw: fresh real and self-blended samples of its own faces for each (round, epoch).
+
+    ``real_share`` of each draw is real; ``family`` is one family, or with ``random_family`` the families each fake
+    is drawn from uniformly.
+    """
 
     faces: np.ndarray
-    family: str
+    family: str | tuple[str, ...]
     cfg: ForgeryConfig
     seed: int
     client_id: int
+    real_share: float = 0.5
+    random_family: bool = False
 
     def __call__(self, round_idx: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        per_class = self.cfg.train_per_class
         images, labels, _ = draw_samples(
-            self.faces, self.family, self.cfg.train_per_class, self.cfg, self.seed,
+            self.faces, self.family, per_class, self.cfg, self.seed,
             "client", self.client_id, "round", round_idx, "epoch", epoch,
+            num_real=real_count(self.real_share, 2 * per_class), random_family=self.random_family,
         )  # fmt: skip
         return images, labels
 
 
-def forgery_clients(cfg: ForgeryConfig, num_clients: int, image_size: int, seed: int) -> list[ClientData]:
-    """One :class:`ClientData` per client: disjoint faces, one artifact family each, a fixed test set by seed."""
+def real_shares(cfg: ForgeryConfig, num_clients: int, seed: int) -> np.ndarray:
+    """Each client's real share: one half under the ``family`` split, else the real component of a per-client
+    Dirichlet(``label_alpha``) draw over the two classes (clipped later by :func:`real_count`)."""
+    if cfg.split == "family":
+        return np.full(num_clients, 0.5)
+    if cfg.label_alpha <= 0:
+        raise ConfigError(f"data.forgery.label_alpha must be positive, got {cfg.label_alpha}")
+    alpha = [cfg.label_alpha, cfg.label_alpha]
+    return np.array([numpy_rng(seed, "forgery-labels", k).dirichlet(alpha)[0] for k in range(num_clients)])
+
+
+def _check_counts(cfg: ForgeryConfig, num_clients: int, num_faces: int) -> None:
+    if not 0 < cfg.test_faces < cfg.faces_per_client:
+        raise ConfigError(
+            f"data.forgery.test_faces={cfg.test_faces} must lie between 0 and "
+            f"data.forgery.faces_per_client={cfg.faces_per_client} (both excluded), leaving faces to train on"
+        )
+    need = num_clients * cfg.faces_per_client
+    if need <= num_faces:
+        return
+    if cfg.faces_dir is not None:
+        raise DataError(
+            f"data.forgery.faces_dir={cfg.faces_dir} holds {num_faces} readable faces; {num_clients} clients × "
+            f"data.forgery.faces_per_client={cfg.faces_per_client} need {need}"
+        )
+    raise ConfigError(
+        f"{num_clients} clients × data.forgery.faces_per_client={cfg.faces_per_client} needs more than the "
+        f"{num_faces} LFW faces; lower one of them or set data.forgery.faces_dir"
+    )
+
+
+def forgery_clients(
+    cfg: ForgeryConfig, num_clients: int, image_size: int, seed: int, faces: np.ndarray | None = None
+) -> list[ClientData]:
+    """One :class:`ClientData` per client: disjoint faces, its families and real share by ``cfg.split``, a fixed
+    test set by seed. ``faces`` are the ones :func:`forgery_faces` gave (read here when omitted)."""
     unknown = set(cfg.families) - set(FAMILIES)
     if unknown or not cfg.families:
         raise ConfigError(f"data.forgery.families: unknown {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
-    faces = load_lfw_faces(image_size)
-    if num_clients * cfg.faces_per_client > len(faces) or not 0 < cfg.test_faces < cfg.faces_per_client:
-        raise ConfigError(
-            f"{num_clients} clients × data.forgery.faces_per_client={cfg.faces_per_client} needs more than the "
-            f"{len(faces)} LFW faces, or data.forgery.test_faces={cfg.test_faces} leaves no training faces"
-        )
+    if cfg.split not in ("family", "dirichlet", "mixed"):
+        raise ConfigError(f"data.forgery.split must be family, dirichlet or mixed, got {cfg.split!r}")
+    if faces is None:
+        faces, _ = forgery_faces(cfg, image_size)
+    _check_counts(cfg, num_clients, len(faces))
+    shares = real_shares(cfg, num_clients, seed)
+    random_family = cfg.split == "dirichlet"
     order = numpy_rng(seed, "forgery-faces").permutation(len(faces))
     clients = []
     for k in range(num_clients):
         own = faces[order[k * cfg.faces_per_client : (k + 1) * cfg.faces_per_client]]
         test_faces, train_faces = own[: cfg.test_faces], own[cfg.test_faces :]
-        family = cfg.families[k % len(cfg.families)]
-        test_x, test_y, _ = draw_samples(test_faces, family, cfg.test_per_class, cfg, seed, "client", k, "test")
+        family = tuple(cfg.families) if random_family else cfg.families[k % len(cfg.families)]
+        test_x, test_y, _ = draw_samples(
+            test_faces, family, cfg.test_per_class, cfg, seed, "client", k, "test",
+            num_real=real_count(shares[k], 2 * cfg.test_per_class), random_family=random_family,
+        )  # fmt: skip
         clients.append(
             ClientData(
                 None,
@@ -185,7 +266,7 @@ def forgery_clients(cfg: ForgeryConfig, num_clients: int, image_size: int, seed:
                 test_x,
                 test_y,
                 num_classes=2,
-                sampler=ForgerySampler(train_faces, family, cfg, seed, k),
+                sampler=ForgerySampler(train_faces, family, cfg, seed, k, float(shares[k]), random_family),
                 draw_size=2 * cfg.train_per_class,
             )
         )

@@ -28,6 +28,7 @@ class ConvBlock(nn.Sequential):
     """3×3 conv → GroupNorm → ReLU → 2×2 max-pool; halves the spatial size.
 
     The parts are named (``conv``, ``norm``) because names are the interface: FedBN keeps ``*.norm.*`` personal.
+    The activation is not in-place: opacus' per-example gradient hooks cannot see through in-place ops.
     """
 
     def __init__(self, in_channels: int, out_channels: int, norm_groups: int) -> None:
@@ -38,7 +39,7 @@ class ConvBlock(nn.Sequential):
             OrderedDict(
                 conv=nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
                 norm=nn.GroupNorm(groups, out_channels),
-                act=nn.ReLU(inplace=True),
+                act=nn.ReLU(),
                 pool=nn.MaxPool2d(2),
             )
         )

@@ -3,12 +3,14 @@
 Glossary (fedray's concrete design of the method; the paper publishes no code):
 ``h = trunk(x)`` shared conv features ``[B, C, h, w]``; ``mu, sd`` their per-channel mean and standard deviation;
 ``n = (h - mu) / sd`` instance-normalised content;
-``R_s``: ``z_s = GAP(gamma_s·n + beta_s)``, the shared representation;
+``R_s``: ``z_s = GAP(gamma_s·n + beta_s)``, the shared representation (parameters ``R_s.gamma``, ``R_s.beta``);
 ``R_p``: ``z_p = GAP(gamma_p·n + beta_p) + P_p([mu; sd])``, the personal one, which sees the statistics that
 blending, colour and resampling artifacts disturb;
 ``logit_j = head_j([z_s; z_p])`` (the client's prediction), ``logit_s = head_s(z_s)``, ``logit_p = head_p(z_p)``;
 ``L = alpha·CE(logit_j) + beta·CE(logit_p) + gamma·CE(logit_s)``.
-Shared (aggregated): ``trunk.*``, ``gamma_s``, ``beta_s``, ``head_s.*``; everything else stays on its client.
+Shared (aggregated): ``trunk.*``, ``R_s.*``, ``head_s.*``; everything else stays on its client.
+The affine maps are modules of their own (not bare parameters of the network) so that opacus can compute their
+per-example gradients under differential privacy.
 """
 
 from __future__ import annotations
@@ -19,7 +21,19 @@ from torch import nn
 
 from fedray.platform.modules.encoders import ConvEncoder
 
-PFR_SHARED = ["trunk.*", "gamma_s", "beta_s", "head_s.*"]
+PFR_SHARED = ["trunk.*", "R_s.*", "head_s.*"]
+
+
+class ChannelAffine(nn.Module):
+    """``gamma·n + beta`` per channel of ``[B, C, H, W]`` features, averaged over space (GAP): ``[B, C]``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, n: torch.Tensor) -> torch.Tensor:
+        return (self.gamma[:, None, None] * n + self.beta[:, None, None]).mean(dim=(2, 3))
 
 
 class PFRNet(nn.Module):
@@ -34,8 +48,7 @@ class PFRNet(nn.Module):
         super().__init__()
         self.trunk = ConvEncoder(in_channels, widths, norm_groups)
         c = self.trunk.out_channels
-        self.gamma_s, self.beta_s = nn.Parameter(torch.ones(c)), nn.Parameter(torch.zeros(c))
-        self.gamma_p, self.beta_p = nn.Parameter(torch.ones(c)), nn.Parameter(torch.zeros(c))
+        self.R_s, self.R_p = ChannelAffine(c), ChannelAffine(c)
         self.P_p = nn.Linear(2 * c, c)
         self.head_j = nn.Linear(2 * c, num_classes)
         self.head_s = nn.Linear(c, num_classes)
@@ -48,10 +61,8 @@ class PFRNet(nn.Module):
         mu = h.mean(dim=(2, 3), keepdim=True)
         sd = torch.sqrt(h.var(dim=(2, 3), keepdim=True, unbiased=False) + 1e-5)
         n = (h - mu) / sd
-        z_s = (self.gamma_s[:, None, None] * n + self.beta_s[:, None, None]).mean(dim=(2, 3))
         stats = torch.cat([mu.flatten(1), sd.flatten(1)], dim=1)
-        z_p = (self.gamma_p[:, None, None] * n + self.beta_p[:, None, None]).mean(dim=(2, 3)) + self.P_p(stats)
-        return z_s, z_p
+        return self.R_s(n), self.R_p(n) + self.P_p(stats)
 
     def all_logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z_s, z_p = self.representations(x)

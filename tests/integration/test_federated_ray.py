@@ -49,7 +49,7 @@ def test_a_killed_client_actor_does_not_stop_the_round(ray_session):
     assert out.record["aggregated"] and out.record["updates"] == 2
     assert set(out.record["failed"]) == {1} and "Actor" in out.record["failed"][1]
     assert out.record["evaluated"] == 2
-    np.testing.assert_allclose(out.arrays["w"], 2.0)  # two rounds of +1 from the clients still alive
+    np.testing.assert_allclose(out.checkpoint.weights["w"], 2.0)  # two rounds of +1 from the clients still alive
 
 
 def test_a_slow_client_is_dropped_after_the_round_timeout(ray_session):

@@ -29,7 +29,7 @@ def test_unknown_key_names_the_valid_keys():
 
 
 def test_unknown_top_level_key():
-    with pytest.raises(ConfigError, match="unknown config key 'bogus'; valid keys: seed, run, cluster"):
+    with pytest.raises(ConfigError, match="unknown config key 'bogus'; valid keys: seed, resume, run, cluster"):
         load_config(FederatedConfig, None, ["bogus=1"])
 
 

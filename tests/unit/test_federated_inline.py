@@ -5,8 +5,14 @@ import json
 import numpy as np
 import yaml
 
+from fedray.clients.state_store import ClientStateStore
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.io import load_arrays
+
+
+def personal(run_dir, client_id: int) -> dict:
+    """The newest personal tensors client ``client_id`` saved in the run directory."""
+    return ClientStateStore(run_dir.client_states).load(client_id).arrays
 
 
 def test_run_writes_the_whole_run_directory(tiny_overrides):
@@ -38,7 +44,7 @@ def test_personal_tensors_stay_on_clients(tiny_overrides):
     summary, run_dir = run_workload("federated", cfg)
     server = load_arrays(run_dir.checkpoint("server"))
     assert not any(k.startswith("head.") for k in server)
-    heads = [load_arrays(run_dir.checkpoint(f"client_{k}"))["head.fc.weight"] for k in range(3)]
+    heads = [personal(run_dir, k)["head.fc.weight"] for k in range(3)]
     assert not np.allclose(heads[0], heads[1])  # each client trained its own head
     assert summary["personal_tensors"] == 2
 
@@ -59,7 +65,7 @@ def test_pool_placement_computes_what_dedicated_actors_compute(tiny_overrides):
         overrides = [*tiny_overrides, "cluster.mode=inline", "model.shared=[encoder.*]", f"run.name={placement}"]
         cfg = resolve_config("federated", None, [*overrides, f"clients.placement={placement}", "clients.pool_size=2"])
         summary, run_dir = run_workload("federated", cfg)
-        runs[placement] = (summary, load_arrays(run_dir.checkpoint("client_2")))
+        runs[placement] = (summary, personal(run_dir, 2))
     (actor, head_actor), (pool, head_pool) = runs["actor"], runs["pool"]
     assert pool["clients"]["placement"] == "pool" and pool["clients"]["workers"] == 2
     assert pool["test_loss"] == actor["test_loss"] and pool["per_client"] == actor["per_client"]
@@ -84,8 +90,8 @@ def test_pfr_on_self_blended_forgeries_keeps_personal_tensors_home(tmp_path):
     assert {"mean_auc", "worst_auc", "mean_acc", "worst_acc"} <= set(summary)
     assert all(0 <= c["auc"] <= 1 and c["n_samples"] == 20 for c in summary["per_client"])
     server = load_arrays(run_dir.checkpoint("server"))
-    assert "head_s.weight" in server and "head_j.weight" not in server and "gamma_p" not in server
-    assert "head_j.weight" in load_arrays(run_dir.checkpoint("client_0"))
+    assert "head_s.weight" in server and "head_j.weight" not in server and "R_p.gamma" not in server
+    assert "head_j.weight" in personal(run_dir, 0)
     assert run_dir.plot("test_auc").exists()
 
 

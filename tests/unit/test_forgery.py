@@ -1,17 +1,23 @@
+import re
+
 import numpy as np
 import pytest
+from skimage import io
 
-from fedray.platform.data.config import FAMILIES, ForgeryConfig
+from fedray.platform.data.config import FAMILIES, DataConfig, ForgeryConfig
+from fedray.platform.data.federated import federated_data
 from fedray.platform.data.forgery import (
     _jpeg_quantise,
     artifact,
     draw_samples,
     ellipse_mask,
     forgery_clients,
+    forgery_faces,
     load_lfw_faces,
+    real_count,
     self_blend,
 )
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, DataError
 
 FACES = load_lfw_faces(32)
 CFG = ForgeryConfig()
@@ -86,3 +92,91 @@ def test_bad_forgery_settings():
         forgery_clients(ForgeryConfig(families=["gan"]), 2, 32, 0)
     with pytest.raises(ConfigError, match="needs more than the 100 LFW faces"):
         forgery_clients(ForgeryConfig(faces_per_client=30), 4, 32, 0)
+
+
+SMALL = {"train_per_class": 10, "test_per_class": 10, "faces_per_client": 8, "test_faces": 2}
+
+
+def test_real_count_keeps_a_tenth_of_each_class():
+    assert [real_count(s, 20) for s in (0.0, 0.33, 0.5, 1.0)] == [2, 7, 10, 18]
+    assert real_count(0.0, 2) == 1 and real_count(1.0, 2) == 1
+    assert real_count(0.5, 1024) == 512
+
+
+def test_family_split_is_the_default_and_ignores_label_alpha():
+    assert ForgeryConfig().split == "family"
+    a = forgery_clients(ForgeryConfig(**SMALL), 5, 32, seed=0)
+    b = forgery_clients(ForgeryConfig(**SMALL, split="family", label_alpha=0.01), 5, 32, seed=0)
+    for k, (x, y) in enumerate(zip(a, b, strict=True)):
+        np.testing.assert_array_equal(x.test_images, y.test_images)
+        assert x.test_labels.tolist() == [0] * 10 + [1] * 10 and x.sampler.family == FAMILIES[k]
+        drawn, labels = x.sampler(1, 0)  # the balanced draw of a single family, as draw_samples has always made
+        expected, _, _ = draw_samples(
+            x.sampler.faces, FAMILIES[k], 10, x.sampler.cfg, 0, "client", k, "round", 1, "epoch", 0
+        )
+        np.testing.assert_array_equal(drawn, expected)
+        assert labels.sum() == 10
+
+
+def test_dirichlet_split_skews_labels_and_mixes_families():
+    clients = forgery_clients(ForgeryConfig(**SMALL, split="dirichlet", label_alpha=0.3), 5, 32, seed=0)
+    fake_shares = [c.test_labels.mean() for c in clients]
+    assert max(fake_shares) - min(fake_shares) > 0.3
+    assert all(0.1 <= share <= 0.9 for share in fake_shares)  # both classes always present
+    for c in clients:
+        assert c.sampler.family == tuple(FAMILIES) and c.sampler.random_family
+        assert c.test_labels.tolist() == sorted(c.test_labels.tolist()) and len(c.test_labels) == 20
+        _, labels = c.sampler(0, 0)
+        assert len(labels) == c.num_train == 20 and labels.mean() == c.test_labels.mean()  # one share, train and test
+    _, _, fam = draw_samples(FACES[:4], tuple(FAMILIES), 20, CFG, 0, "x", num_real=5, random_family=True)
+    assert (fam[:5] == -1).all() and len(set(fam[5:].tolist())) >= 4  # fakes from many families
+    assert fam[5:].tolist() != [i % len(FAMILIES) for i in range(5, 40)]  # drawn at random, not in turn
+
+
+def test_mixed_split_has_one_family_per_client_and_label_skew():
+    clients = forgery_clients(ForgeryConfig(**SMALL, split="mixed", label_alpha=0.3), 5, 32, seed=0)
+    assert [c.sampler.family for c in clients] == list(FAMILIES)
+    assert not any(c.sampler.random_family for c in clients)
+    assert len({c.test_labels.mean() for c in clients}) > 1
+
+
+def test_label_skew_is_deterministic_by_seed():
+    cfg = ForgeryConfig(**SMALL, split="dirichlet")
+    a, b, c = (forgery_clients(cfg, 4, 32, seed=s) for s in (7, 7, 8))
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.test_images, y.test_images)
+        np.testing.assert_array_equal(x.sampler(2, 1)[0], y.sampler(2, 1)[0])
+    assert [x.sampler.real_share for x in a] != [x.sampler.real_share for x in c]
+    with pytest.raises(ConfigError, match="label_alpha must be positive"):
+        forgery_clients(ForgeryConfig(**SMALL, split="mixed", label_alpha=0), 2, 32, 0)
+
+
+def _faces_dir(root, count):
+    rng = np.random.default_rng(1)
+    for i in range(count):
+        path = root / ("a/b" if i % 2 else "") / f"face{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        io.imsave(path, rng.integers(0, 256, (20, 20, 3), dtype=np.uint8), check_contrast=False)
+    (root / "broken.jpg").write_bytes(rng.bytes(200))
+    return root
+
+
+def test_faces_come_from_a_folder_and_unreadable_ones_are_counted(tmp_path):
+    small = {"faces_per_client": 3, "test_faces": 1, "train_per_class": 2, "test_per_class": 2}
+    cfg = ForgeryConfig(faces_dir=str(_faces_dir(tmp_path, 6)), **small)
+    faces, skipped = forgery_faces(cfg, 16)
+    assert faces.shape == (6, 16, 16) and faces.dtype == np.float32 and faces.min() >= 0 and faces.max() <= 1
+    assert skipped.count == 1 and skipped.examples[0].startswith("broken.jpg: ")
+    data = federated_data(DataConfig(name="forgery", image_size=16, forgery=cfg), num_clients=2, seed=0)
+    assert data.skipped_images == 1 and data.skipped_examples == skipped.examples
+    folder_faces = {f.tobytes() for f in faces}
+    assert all(f.tobytes() in folder_faces for c in data.clients for f in c.sampler.faces)
+
+
+def test_too_few_folder_faces_name_both_numbers(tmp_path):
+    cfg = ForgeryConfig(faces_dir=str(_faces_dir(tmp_path, 6)), faces_per_client=3, test_faces=1)
+    message = "holds 6 readable faces; 3 clients × data.forgery.faces_per_client=3 need 9"
+    with pytest.raises(DataError, match=re.escape(message)):
+        federated_data(DataConfig(name="forgery", image_size=16, forgery=cfg), num_clients=3, seed=0)
+    with pytest.raises(DataError, match="is not a directory"):
+        forgery_faces(ForgeryConfig(faces_dir=str(tmp_path / "nowhere")), 16)

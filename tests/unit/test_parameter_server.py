@@ -16,7 +16,7 @@ def _server(behaviours, cfg=None, strategy="fedavg", deltas=None):
 def test_clean_round_aggregates_and_evaluates():
     server, _ = _server(["ok", "ok", "ok"], deltas=[1.0, 2.0, 3.0])
     out = server.run_round(1, evaluate=True)
-    np.testing.assert_allclose(out.arrays["w"], 2.0)
+    np.testing.assert_allclose(out.checkpoint.weights["w"], 2.0)
     assert out.record["aggregated"] and out.record["updates"] == 3
     assert out.record["test_acc"] == 2.0 and out.record["evaluated"] == 3
 
@@ -29,27 +29,27 @@ def test_failing_and_garbage_clients_are_counted_and_skipped():
     assert set(out.record["failed"]) == {1} and "crashed" in out.record["failed"][1]
     assert set(out.record["rejected"]) == {2, 3, 4, 5, 6}
     assert "non-finite" in out.record["rejected"][2] and "not a FitResult" in out.record["rejected"][6]
-    np.testing.assert_allclose(out.arrays["w"], 1.0)  # only the two honest updates
-    assert server.counters() == {"failures": {1: 1}, "rejections": {2: 1, 3: 1, 4: 1, 5: 1, 6: 1}}
+    np.testing.assert_allclose(out.checkpoint.weights["w"], 1.0)  # only the two honest updates
+    assert server.counters() == {"failures": {1: 1}, "rejections": {2: 1, 3: 1, 4: 1, 5: 1, 6: 1}, "declines": {}}
 
 
 def test_norm_bound_rejects_scaled_updates():
     server, _ = _server(["ok", "scaled", "ok"], ServerConfig(max_update_norm=5.0))
     out = server.run_round(1, evaluate=False)
     assert set(out.record["rejected"]) == {1}
-    np.testing.assert_allclose(out.arrays["b"], 1.0)
+    np.testing.assert_allclose(out.checkpoint.weights["b"], 1.0)
 
 
 def test_median_neutralises_a_scaled_update_without_a_bound():
     server, _ = _server(["ok", "scaled", "ok"], strategy="median")
-    np.testing.assert_allclose(server.run_round(1, evaluate=False).arrays["w"], 1.0)
+    np.testing.assert_allclose(server.run_round(1, evaluate=False).checkpoint.weights["w"], 1.0)
 
 
 def test_short_of_quorum_keeps_the_global_weights():
     server, _ = _server(["raise", "raise", "ok"], ServerConfig(min_clients=2))
     out = server.run_round(1, evaluate=False)
     assert not out.record["aggregated"]
-    np.testing.assert_array_equal(out.arrays["w"], REFERENCE["w"])
+    np.testing.assert_array_equal(out.checkpoint.weights["w"], REFERENCE["w"])
 
 
 def test_sampling_is_seeded_and_calls_only_the_sampled():

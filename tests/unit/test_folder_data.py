@@ -1,0 +1,194 @@
+import math
+import re
+
+import numpy as np
+import pytest
+from skimage import io
+
+from fedray.platform.data.config import DataConfig, FolderConfig
+from fedray.platform.data.federated import federated_data
+from fedray.platform.data.folder import client_order, find_images, read_image, read_images
+from fedray.platform.errors import ConfigError, DataError
+
+
+def _value(i):
+    """Sample ``i`` is a flat grey image of this 8-bit value, so its identity survives resizing."""
+    return 10 + 4 * i
+
+
+def _write(path, i, ext=".png"):
+    path = path.with_suffix(ext)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    io.imsave(path, np.full((12, 10), _value(i), dtype=np.uint8), check_contrast=False)
+    return path
+
+
+def _ids(images):
+    """The sample ids of flat grey images (inverse of ``_value``)."""
+    return np.rint((images.reshape(len(images), -1).mean(axis=1) * 255 - 10) / 4).astype(int)
+
+
+def _corrupt(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(np.random.default_rng(0).bytes(256))
+
+
+def _metadata_tree(root):
+    """Clients '10' and '2' with 12 images each (half fake, groups a/b alternating), and a corrupt fake of '2'."""
+    rows, expected = ["path,label,client,method,group"], {}
+    for i in range(24):
+        client, fake = ("2", "10")[i // 12], i % 2 == 1
+        group = "ab"[(i // 2) % 2]
+        if i == 23:  # not under real/ or fake/: its label comes from the column
+            rel, label_cell = "extra/x23.png", "fake"
+        else:
+            rel, label_cell = f"{'fake' if fake else 'real'}/{client}/x{i}.png", ("1" if fake and i % 4 == 1 else "")
+        _write(root / rel, i)
+        rows.append(f"{rel},{label_cell},{client},{'sbi' if fake else ''},{group}")
+        expected[i] = (int(fake), client, group)
+    _corrupt(root / "fake" / "broken.png")
+    rows.append("fake/broken.png,,2,sbi,a")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return expected
+
+
+def test_metadata_sets_labels_clients_and_groups_and_corrupt_images_are_skipped(tmp_path):
+    expected = _metadata_tree(tmp_path)
+    cfg = DataConfig(name="folder", path=str(tmp_path), image_size=6, test_fraction=0.25, folder=FolderConfig(1))
+    data = federated_data(cfg, num_clients=2, seed=0)
+    assert data.skipped_images == 1 and len(data.skipped_examples) == 1
+    assert data.skipped_examples[0].startswith("fake/broken.png: ")
+    assert (data.in_channels, data.num_classes, data.name) == (1, 2, "folder")
+    for client, name in zip(data.clients, ("2", "10"), strict=True):  # numeric order: 2 before 10
+        assert client.train_images.shape[1:] == (1, 6, 6) and client.train_images.dtype == np.float32
+        train, test = _ids(client.train_images), _ids(client.test_images)
+        assert sorted([*train, *test]) == [i for i, e in expected.items() if e[1] == name]
+        assert len(test) == math.ceil(0.25 * 12)
+        assert client.train_labels.tolist() == [expected[i][0] for i in train]
+        assert client.test_labels.tolist() == [expected[i][0] for i in test]
+        assert set(client.test_labels.tolist()) == {0, 1}  # stratified
+        assert client.test_groups.tolist() == [expected[i][2] for i in test]
+
+
+def test_client_count_must_match_the_metadata(tmp_path):
+    _metadata_tree(tmp_path)
+    cfg = DataConfig(name="folder", path=str(tmp_path), image_size=6)
+    with pytest.raises(ConfigError, match=re.escape("names 2 clients but clients.num_clients=3")) as info:
+        federated_data(cfg, num_clients=3, seed=0)
+    assert "\n" not in str(info.value)
+
+
+def test_folder_without_metadata_is_split_by_dirichlet(tmp_path):
+    for i in range(60):
+        kind = "real" if i < 30 else "fake"
+        sub = tmp_path / kind / ("deep/er" if i % 3 == 0 else "")
+        _write(sub / f"s{i}", i, ext=(".PNG", ".bmp", ".tiff")[i % 3])
+    _write(tmp_path / "other" / "ignored", 61)  # neither real/ nor fake/
+    (tmp_path / "real" / "notes.txt").write_text("not an image, not counted")
+    cfg = DataConfig(name="folder", path=str(tmp_path), image_size=5, alpha=0.3, min_client_samples=6)
+    data = federated_data(cfg, num_clients=3, seed=1)
+    assert data.skipped_images == 0 and data.in_channels == 3
+    ids = [np.concatenate([_ids(c.train_images), _ids(c.test_images)]) for c in data.clients]
+    assert sorted(np.concatenate(ids).tolist()) == list(range(60))  # every image once, ignored ones nowhere
+    for client in data.clients:
+        assert client.train_labels.tolist() == [int(i >= 30) for i in _ids(client.train_images)]
+        assert client.test_labels.tolist() == [int(i >= 30) for i in _ids(client.test_images)]
+        assert client.test_groups is None
+    shares = [np.concatenate([c.train_labels, c.test_labels]).mean() for c in data.clients]
+    assert max(shares) - min(shares) > 0.2  # label skew across clients
+    again = federated_data(cfg, num_clients=3, seed=1)
+    for a, b in zip(data.clients, again.clients, strict=True):
+        np.testing.assert_array_equal(a.train_images, b.train_images)
+        np.testing.assert_array_equal(a.test_labels, b.test_labels)
+
+
+def test_metadata_without_client_column_lists_the_samples_and_missing_files_are_skipped(tmp_path):
+    for i in range(20):
+        _write(tmp_path / ("real" if i < 10 else "fake") / f"s{i}", i)
+    listed = [f"{'real' if i < 10 else 'fake'}/s{i}.png" for i in range(0, 20, 2)]
+    (tmp_path / "samples.csv").write_text("path\n" + "\n".join([*listed, "real/gone.png"]) + "\n")
+    cfg = DataConfig(
+        name="folder", path=str(tmp_path), image_size=4, partition="iid", folder=FolderConfig(1, "samples.csv")
+    )
+    data = federated_data(cfg, num_clients=2, seed=0)
+    assert data.skipped_images == 1 and data.skipped_examples == ["real/gone.png: no such file"]
+    ids = sorted(i for c in data.clients for i in [*_ids(c.train_images), *_ids(c.test_images)])
+    assert ids == list(range(0, 20, 2)) and [len(c.train_labels) + len(c.test_labels) for c in data.clients] == [5, 5]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error", "message"),
+    [
+        (None, DataError, "is not a directory"),
+        ("file,label\nreal/a.png,0\n", DataError, "has no 'path' column"),
+        ("path,label\nreal/a.png,maybe\n", DataError, "line 2 has label 'maybe'; use 0/1 or real/fake"),
+        ("path\nelsewhere/a.png\n", DataError, "line 2: no label, and 'elsewhere/a.png' is not under real/ or fake/"),
+        ("path,client\nreal/a.png,\n", DataError, "line 2 has no client"),
+        ("path\n", DataError, "metadata.csv lists no images"),
+    ],
+)
+def test_bad_folders_are_one_line_errors(tmp_path, metadata, error, message):
+    root = tmp_path / "data"
+    if metadata is not None:
+        root.mkdir()
+        (root / "metadata.csv").write_text(metadata)
+    with pytest.raises(error, match=re.escape(message)) as info:
+        federated_data(DataConfig(name="folder", path=str(root)), num_clients=2, seed=0)
+    assert "\n" not in str(info.value)
+
+
+def test_folders_without_both_classes_or_path_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=re.escape("needs data.path")):
+        federated_data(DataConfig(name="folder"), 2, 0)
+    (tmp_path / "real").mkdir()
+    with pytest.raises(DataError, match="hold no images"):
+        federated_data(DataConfig(name="folder", path=str(tmp_path)), 2, 0)
+    for i in range(4):
+        _write(tmp_path / "real" / f"r{i}", i)
+    _corrupt(tmp_path / "fake" / "f.png")
+    with pytest.raises(DataError, match="no readable fake images"):
+        federated_data(DataConfig(name="folder", path=str(tmp_path)), 2, 0)
+    with pytest.raises(ConfigError, match="channels must be 1"):
+        federated_data(DataConfig(name="folder", path=str(tmp_path), folder=FolderConfig(channels=4)), 2, 0)
+
+
+def test_images_convert_to_the_requested_channels(tmp_path):
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[..., :3] = (200, 100, 50)  # fully transparent: alpha is dropped, not composited
+    io.imsave(tmp_path / "rgba.png", rgba, check_contrast=False)
+    rgb = read_image(tmp_path / "rgba.png", 3, 4)
+    assert rgb.shape == (3, 4, 4) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb[:, 0, 0], np.array([200, 100, 50]) / 255, atol=1e-6)
+    grey = read_image(tmp_path / "rgba.png", 1, 4)
+    assert grey.shape == (1, 4, 4) and 50 / 255 < grey[0, 0, 0] < 200 / 255
+    grey_path = _write(tmp_path / "g", 5)
+    np.testing.assert_allclose(read_image(grey_path, 3, 4), _value(5) / 255, atol=1e-6)  # grey to three channels
+
+
+def test_find_and_read_images_skip_what_is_not_an_image(tmp_path):
+    _write(tmp_path / "a" / "b" / "one", 1, ext=".JPEG")
+    _corrupt(tmp_path / "two.webp")
+    (tmp_path / "three.txt").write_text("x")
+    paths = find_images(tmp_path)
+    assert [p.name for p in paths] == ["one.JPEG", "two.webp"]
+    images, kept, skipped = read_images(paths, 1, 3, tmp_path)
+    assert images.shape == (1, 1, 3, 3) and kept.tolist() == [0]
+    assert skipped.count == 1 and skipped.examples[0].startswith("two.webp: ")
+    assert str(tmp_path) not in skipped.examples[0]
+
+
+def test_client_names_sort_numbers_by_value():
+    assert client_order({"10", "2", "b", "a", "1.5"}) == ["1.5", "2", "10", "a", "b"]
+
+
+def test_each_client_is_split_stratified_by_label(tmp_path):
+    for i in range(40):
+        _write(tmp_path / ("fake" if i < 8 else "real") / f"s{i}", i)
+    for seed in range(6):  # a plain random split would put 2 of the 8 fakes among the 10 test images only 1 in 3 times
+        cfg = DataConfig(name="folder", path=str(tmp_path), image_size=4, partition="iid", test_fraction=0.25)
+        (client,) = federated_data(cfg, num_clients=1, seed=seed).clients
+        assert len(client.test_labels) == 10 and client.test_labels.sum() == 2
+    for i in range(1, 8):
+        (tmp_path / "fake" / f"s{i}.png").unlink()
+    (client,) = federated_data(cfg, num_clients=1, seed=0).clients  # one fake cannot be stratified: a plain split
+    assert len(client.train_labels) + len(client.test_labels) == 33
