@@ -9,6 +9,11 @@ start, imports and runtime start-up; "later round" is the median time of rounds 
 gather, aggregation). Prints one JSON document and a short table. Usage::
 
     python benchmarks/fl_overhead.py [--repeats 3] [--impls plain,plain_parallel,fedray,fedray_pool,flower]
+                                     [--model cnn|pfr]
+
+``--model pfr`` trains the PFR network everywhere (same trunk widths, its three-head loss); fedray then runs
+``method=pfr`` and aggregates only the shared tensors, the plain loop and Flower average the whole state dict, which
+costs the same.
 
 ``fedray`` gives every client its own actor (``clients.placement=actor``, the cross-silo layout); ``fedray_pool``
 runs the four clients as virtual clients on one worker actor per core (``clients.placement=pool``), which is what
@@ -61,11 +66,15 @@ def _client_arrays():
     return [shard_data(data, s) for s in shards], data.num_classes
 
 
+ARCHITECTURE = os.environ.get("FL_OVERHEAD_MODEL", "cnn")  # cnn, or pfr (set by --model for every child)
+
+
 def _model(num_classes: int):
-    from fedray.platform.modules.classifier import build_classifier
+    """The benchmark's model: the plain classifier, or the PFR network (whose training loss has three heads)."""
+    from fedray.platform.modules.build import build_model
     from fedray.platform.modules.config import ModelConfig
 
-    return build_classifier(ModelConfig(widths=WIDTHS), 3, num_classes)
+    return build_model(ARCHITECTURE, ModelConfig(widths=WIDTHS), 3, num_classes)
 
 
 def _train_one_epoch(model, x, y, round_idx: int) -> None:
@@ -169,10 +178,10 @@ def child_fedray(extra: list[str]) -> dict:
     return {"round_seconds": summary["round_seconds"]}
 
 
-def _run_child(impl: str, extra: list[str]) -> dict:
+def _run_child(impl: str, extra: list[str], model: str) -> dict:
     """Run one implementation in fresh processes; ``plain_parallel`` is two plain processes at once, each training
     half of the clients with no exchange at all: the floor that this machine's cores allow."""
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "OMP_NUM_THREADS": "1", "FL_OVERHEAD_MODEL": model}
     if impl == "plain_parallel":
         commands = [[sys.executable, __file__, "--child", "plain", "--part", str(i), "--parts", "2"] for i in range(2)]
     else:
@@ -197,6 +206,7 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--extra", nargs="*", default=[], help="extra fedray overrides, e.g. model.shared=[encoder.*]")
+    parser.add_argument("--model", choices=("cnn", "pfr"), default="cnn", help="pfr: fedray runs method=pfr")
     args = parser.parse_args()
     if args.child:
         result = {"plain": lambda: child_plain(args.part, args.parts), "flower": child_flower}.get(args.child)
@@ -209,13 +219,15 @@ def main() -> None:
     runs: dict[str, list[dict]] = {i: [] for i in impls}
     for _ in range(args.repeats):  # interleaved, so drifting machine load hits every implementation alike
         for impl in impls:
-            runs[impl].append(_run_child(impl, args.extra if impl.startswith("fedray") else []))
+            extra = [*(["method=pfr"] if args.model == "pfr" else []), *args.extra] if impl.startswith("fedray") else []
+            runs[impl].append(_run_child(impl, extra, args.model))
     medians = {
         impl: {key: statistics.median(r[key] for r in rs) for key in ("whole_process_s", "later_round_s")}
         for impl, rs in runs.items()
     }
     cores = os.cpu_count() or 1
-    report: dict = {"cores": cores, "clients": CLIENTS, "rounds": ROUNDS, "repeats": args.repeats, "medians": medians}
+    report: dict = {"cores": cores, "model": args.model, "clients": CLIENTS, "rounds": ROUNDS, "repeats": args.repeats}
+    report["medians"] = medians
     ratios: dict[str, float] = {}
     for impl in (i for i in impls if i.startswith("fedray") or i == "flower"):
         if "plain" in medians:  # target: at most 1.10

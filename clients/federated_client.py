@@ -52,7 +52,11 @@ class FederatedClient:
         self.initial_personal = get_arrays(self.model, self.personal_names)
         self.store = store if store is not None else ClientStateStore(spec.state_dir)
         self.state_round = 0  # the round whose fit produced the personal state held now (0: none yet)
-        self._restore(self.store.load(client_id))
+        saved = self.store.load(client_id)
+        self._restore(saved)
+        # A dedicated actor constructed over saved state was restarted (or resumed); a pool worker builds its clients
+        # for every call from its own store, so for them this says nothing and stays 0.
+        self.restored_from_round = saved.round if saved is not None and store is None else 0
 
     def _tensors(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.array(images)).to(self.device), torch.from_numpy(np.array(labels)).to(self.device)
@@ -127,7 +131,7 @@ class FederatedClient:
     def evaluate(self, shared: NamedArrays, round_idx: int) -> EvalResult:
         """Metrics on this client's test shard with the given shared tensors and this client's personal ones."""
         set_arrays(self.model, shared)
-        info = {"state_round": float(self.state_round)}
+        info = {"state_round": float(self.state_round), "restored_from_round": float(self.restored_from_round)}
         if self.privacy is not None:
             info["epsilon"] = self.privacy.epsilon()
         return EvalResult(self.client_id, len(self.test_y), evaluate(self.model, self.test_x, self.test_y), info)

@@ -108,6 +108,9 @@ class RayRuntime:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
+        # Ray re-runs a restarted actor's constructor with its original arguments; object-store arguments must stay
+        # referenced for that, so the runtime holds them for as long as it lives (ray-project/ray#53727).
+        self._restart_arguments: list[Any] = []
 
     def spawn(
         self,
@@ -124,6 +127,9 @@ class RayRuntime:
         options: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_restarts": max_restarts}
         if name is not None:
             options["name"] = name
+        if max_restarts:
+            refs = [a for a in (*args, *kwargs.values()) if isinstance(a, ray.ObjectRef)]
+            self._restart_arguments.extend(refs)
         return ray.remote(cls).options(**options).remote(*args, **kwargs)
 
     def put(self, value: Any) -> Any:

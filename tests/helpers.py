@@ -49,3 +49,20 @@ class ScriptedClient:
 
     def calls(self) -> int:
         return self.fit_calls
+
+
+def corrupted_client(mode: str):
+    """A real :class:`FederatedClient` that trains honestly but sends NaN (``"nan"``) or its update scaled by 100
+    (``"scaled"``) to the server."""
+    from fedray.clients.federated_client import FederatedClient
+
+    class CorruptedClient(FederatedClient):
+        def fit(self, shared, round_idx):
+            result = super().fit(shared, round_idx)
+            if mode == "nan":
+                result.arrays = {k: np.full_like(v, np.nan) for k, v in result.arrays.items()}
+            else:
+                result.arrays = {k: shared[k] + 100 * (v - shared[k]) for k, v in result.arrays.items()}
+            return result
+
+    return CorruptedClient
