@@ -18,7 +18,7 @@ $(BIN)/fedray: pyproject.toml
 install: $(BIN)/fedray
 
 run: install
-	$(BIN)/fedray run federated
+	$(BIN)/fedray run federated server.rounds=10
 
 test: install
 	$(BIN)/python -m pytest -q

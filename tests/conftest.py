@@ -39,7 +39,10 @@ def ray_session():
 def tiny_overrides(tmp_path: Path) -> list[str]:
     """A federated run that takes a second or two: 3 clients, small images, a small model, 3 rounds."""
     return [
+        "method=fedavg",
+        "data.name=digits",
         "data.image_size=8",
+        "clients.epochs=1",
         "data.max_samples=600",
         "model.widths=[8,16]",
         "clients.num_clients=3",

@@ -85,7 +85,7 @@ def test_ctrl_c_keeps_the_last_complete_checkpoint(tmp_path):
     run_dir = tmp_path / "federated" / "default"
     proc = subprocess.Popen(
         [sys.executable, "-m", "fedray.cluster.cli", "run", "federated", "cluster.mode=inline",
-         "server.rounds=500", "data.image_size=8", f"run.root={tmp_path}"],
+         "server.rounds=500", "data.forgery.train_per_class=32", "model.widths=[8,16]", f"run.root={tmp_path}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
         # as from a terminal: a shell that starts jobs in the background (CI, `cmd &`) hands them SIGINT ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -101,7 +101,7 @@ def test_ctrl_c_keeps_the_last_complete_checkpoint(tmp_path):
     meta_round = _checkpoint_round(run_dir / "checkpoints" / "server.safetensors")
     rounds_logged = [json.loads(x)["round"] for x in log.read_text().splitlines()]
     assert meta_round == rounds_logged[-1] >= 2
-    assert "head.fc.weight" in load_arrays(run_dir / "checkpoints" / "server.safetensors")
+    assert "head_s.weight" in load_arrays(run_dir / "checkpoints" / "server.safetensors")  # the default: PFR
     summary = json.loads((run_dir / "metrics.json").read_text())
     assert summary["status"] == "interrupted" and summary["rounds_completed"] == len(rounds_logged)
 

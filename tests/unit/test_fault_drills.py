@@ -26,6 +26,9 @@ from fedray.platform.seeding import derive_seed
 from fedray.server.parameter_server import ParameterServer
 
 DRILL = [
+    "method=fedavg",
+    "data.name=digits",
+    "clients.epochs=1",
     "data.image_size=8",
     "data.partition=iid",
     "model.widths=[8,16]",

@@ -33,7 +33,19 @@ def test_run_writes_the_whole_run_directory(tiny_overrides):
 def test_training_learns_real_digits(tmp_path):
     """Ten rounds on the digits: far above the 10 % of chance, for the example-weighted mean and the worst client."""
     cfg = resolve_config(
-        "federated", None, ["cluster.mode=inline", "server.rounds=10", "data.image_size=8", f"run.root={tmp_path}"]
+        "federated",
+        None,
+        [
+            "cluster.mode=inline",
+            "method=fedavg",
+            "data.name=digits",
+            "model.widths=[16,32,64]",
+            "clients.epochs=1",
+            "clients.lr=0.05",
+            "server.rounds=10",
+            "data.image_size=8",
+            f"run.root={tmp_path}",
+        ],
     )
     summary, _ = run_workload("federated", cfg)
     assert summary["test_acc"] > 0.6 and summary["worst_acc"] > 0.3
