@@ -4,10 +4,12 @@ Runs ``fedray run federated`` (PFR, pool placement, local Ray) in a child proces
 process and all its descendants (the driver, Ray's GCS and raylet, the pool workers and the server) every 0.5 s:
 the peak of their summed PSS (proportional set size: shared pages split between the processes sharing them, so
 Ray's object store is not counted once per process) and of their summed RSS. Reports the median round time and the
-final evaluation over all clients. Runs once with the pool workers' in-memory cache of personal states bounded
-(``clients.state_cache``, the rest on disk) and once with every state cached, side by side. Usage::
+final evaluation over all clients. Each ``clients:cache`` pair of ``--grid`` is one run: the number of virtual
+clients, and how many personal states a pool worker may keep in memory (``clients.state_cache``; the rest wait on
+disk). The default grid compares 100 and 1,000 clients with a bounded cache, and 1,000 with every state cached.
+Usage::
 
-    python benchmarks/fl_scale.py [--clients 1000] [--per-round 10] [--rounds 10] [--caches 64,1000]
+    python benchmarks/fl_scale.py [--grid 100:64,1000:64,1000:1000] [--per-round 10] [--rounds 50]
 """
 
 from __future__ import annotations
@@ -38,13 +40,13 @@ def _tree_memory(root: psutil.Process) -> tuple[float, float]:
     return pss, rss
 
 
-def run_once(args: argparse.Namespace, cache: int, root: str) -> dict:
+def run_once(args: argparse.Namespace, clients: int, cache: int, root: str) -> dict:
     overrides = [
         "method=pfr", "data.name=synthetic", "data.image_size=16", "data.synthetic_channels=3",
-        f"data.synthetic_samples={args.clients * args.samples_per_client}", "data.partition=dirichlet",
-        "data.min_client_samples=4", f"clients.num_clients={args.clients}", "clients.placement=pool",
+        f"data.synthetic_samples={clients * args.samples_per_client}", "data.partition=dirichlet",
+        "data.min_client_samples=4", f"clients.num_clients={clients}", "clients.placement=pool",
         f"clients.state_cache={cache}", f"server.clients_per_round={args.per_round}", f"server.rounds={args.rounds}",
-        "server.eval_every=0", "model.widths=[16,32,64]", f"run.root={root}", f"run.name=cache{cache}",
+        "server.eval_every=0", "model.widths=[16,32,64]", f"run.root={root}", f"run.name=c{clients}-{cache}",
     ]  # fmt: skip
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     cmd = [sys.executable, "-m", "fedray.cluster.cli", "run", "federated", *overrides]
@@ -66,10 +68,12 @@ def run_once(args: argparse.Namespace, cache: int, root: str) -> dict:
     stop.set()
     sampler.join()
     if proc.returncode != 0:
-        raise RuntimeError(f"cache {cache} failed:\n{err[-3000:]}")
-    summary = json.loads((Path(root) / "federated" / f"cache{cache}" / "metrics.json").read_text())
-    rounds = json.loads("[" + ",".join((Path(summary["run_dir"]) / "metrics.jsonl").read_text().split()) + "]")
+        raise RuntimeError(f"{clients} clients, cache {cache} failed:\n{err[-3000:]}")
+    summary = json.loads((Path(root) / "federated" / f"c{clients}-{cache}" / "metrics.json").read_text())
+    log = (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()
+    rounds = [json.loads(line) for line in log if line.strip()]
     return {
+        "clients": clients,
         "state_cache": cache,
         **peak,
         "median_round_s": summary["median_round_seconds"],
@@ -82,24 +86,27 @@ def run_once(args: argparse.Namespace, cache: int, root: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--grid", default="100:64,1000:64,1000:1000", help="clients:state_cache pairs, one run each")
     parser.add_argument("--per-round", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--samples-per-client", type=int, default=60)
-    parser.add_argument("--caches", default="64,1000", help="clients.state_cache values to compare")
     args = parser.parse_args()
+    grid = [tuple(int(x) for x in pair.split(":")) for pair in args.grid.split(",")]
     with tempfile.TemporaryDirectory() as root:
-        results = [run_once(args, int(c), root) for c in args.caches.split(",")]
+        results = [run_once(args, clients, cache, root) for clients, cache in grid]
     report = {"config": vars(args), "cores": os.cpu_count(), "runs": results}
-    if len(results) > 1:
-        report["pss_ratio_bounded_vs_unbounded"] = results[0]["pss_mib"] / results[-1]["pss_mib"]
+    base = results[0]
+    report["pss_ratio_vs_first"] = [r["pss_mib"] / base["pss_mib"] for r in results]
+    report["round_ratio_vs_first"] = [r["median_round_s"] / base["median_round_s"] for r in results]
     print(json.dumps(report, indent=2))
-    print(f"\n{'state_cache':>11} {'peak PSS':>10} {'peak RSS':>10} {'median round':>13} {'cached/worker':>14}",
-          file=sys.stderr)  # fmt: skip
+    header = (
+        f"\n{'clients':>7} {'cache':>5} {'peak PSS':>10} {'peak RSS':>10} {'median round':>13} {'cached/worker':>14}"
+    )
+    print(header, file=sys.stderr)
     for r in results:
         print(
-            f"{r['state_cache']:>11} {r['pss_mib']:>7.0f} MiB {r['rss_mib']:>6.0f} MiB {r['median_round_s']:>11.3f} s"
-            f" {r['cached_states_per_worker']!s:>14}",
+            f"{r['clients']:>7} {r['state_cache']:>5} {r['pss_mib']:>6.0f} MiB {r['rss_mib']:>6.0f} MiB "
+            f"{r['median_round_s']:>11.3f} s {r['cached_states_per_worker']!s:>14}",
             file=sys.stderr,
         )
 

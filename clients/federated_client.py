@@ -77,6 +77,8 @@ class FederatedClient:
         return lambda epoch: self._tensors(*sampler(round_idx, epoch))
 
     def _local_training(self, round_idx: int) -> LocalTraining:
+        """This round's data, batching and optimizers: shuffled batches and SGD, or, with privacy, Poisson batches and
+        DP-SGD on the shared parameters; plus FedProx's pull on the shared parameters where it applies."""
         generator = torch.Generator().manual_seed(derive_seed(self.seed, "client", self.client_id, "round", round_idx))
         penalty = None
         if self.proximal:
@@ -85,20 +87,10 @@ class FederatedClient:
             penalty = pull_towards(shared, snapshot(shared), self.cfg.prox_mu)
         make_sgd = partial(sgd, cfg=self.cfg)
         if self.privacy is None:
-            return LocalTraining(
-                self.cfg,
-                self._epoch_data(round_idx),
-                shuffled_batches(self.cfg.batch_size, generator),
-                make_sgd,
-                penalty,
-            )
-        return LocalTraining(
-            self.cfg,
-            self._epoch_data(round_idx),
-            self.privacy.batches(generator),
-            self.privacy.optimizers(make_sgd),
-            penalty,
-        )
+            batches, make_optimizer = shuffled_batches(self.cfg.batch_size, generator), make_sgd
+        else:
+            batches, make_optimizer = self.privacy.batches(generator), self.privacy.optimizers(make_sgd)
+        return LocalTraining(self.cfg, self._epoch_data(round_idx), batches, make_optimizer, penalty)
 
     def ready(self) -> int:
         """Answers once construction (data loading, model building, state restoring) has finished."""

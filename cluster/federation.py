@@ -10,6 +10,7 @@ import dataclasses
 import shutil
 import statistics
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -56,7 +57,7 @@ def _evaluate_now(round_idx: int, cfg: FederatedConfig) -> bool:
     return round_idx == cfg.server.rounds or (every > 0 and round_idx % every == 0)
 
 
-def _resume_point(cfg: FederatedConfig, run_dir: RunDir) -> ServerCheckpoint | None:
+def resume_point(cfg: FederatedConfig, run_dir: RunDir) -> ServerCheckpoint | None:
     """The server checkpoint to continue from (``resume=true``), or None for a fresh run."""
     if not cfg.resume:
         shutil.rmtree(run_dir.client_states, ignore_errors=True)  # a fresh run must not inherit old personal state
@@ -67,28 +68,61 @@ def _resume_point(cfg: FederatedConfig, run_dir: RunDir) -> ServerCheckpoint | N
     return ServerCheckpoint.load(path)
 
 
+@dataclass
+class Federation:
+    """A run's clients as the driver sees them, wherever they live (Ray actors, pool workers, Flower silos): one
+    handle per client id, the actors to roll back on resume, the placement for metrics.json, and what the model
+    must accept."""
+
+    clients: list[Any]
+    actors: list[Any]
+    placement: dict[str, Any]
+    in_channels: int
+    num_classes: int
+    facts: dict[str, Any] = field(default_factory=dict)  # about the data, for metrics.json
+
+
 def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
+    """The workload's entry on Ray or inline: load the clients' data, place the clients, drive the rounds."""
     started = time.perf_counter()
     data = federated_data(cfg.data, cfg.clients.num_clients, cfg.seed)
-    resume_from = _resume_point(cfg, run_dir)  # after loading data: bad input must not cost an earlier run its state
+    resume_from = resume_point(cfg, run_dir)  # after loading data: bad input must not cost an earlier run its state
+    clients, placement = place_clients(cfg, runtime, data.clients, str(run_dir.client_states.resolve()))
+    _wait_until_started(runtime, clients, cfg, placement)
+    facts = {
+        "dataset": data.name,
+        "data_skipped_images": data.skipped_images,
+        "data_skipped_examples": data.skipped_examples,
+    }
+    federation = Federation(clients, actors_of(clients), placement, data.in_channels, data.num_classes, facts)
+    return drive(cfg, runtime, run_dir, federation, resume_from, started)
+
+
+def drive(
+    cfg: FederatedConfig,
+    runtime: Runtime,
+    run_dir: RunDir,
+    federation: Federation,
+    resume_from: ServerCheckpoint | None,
+    started: float,
+) -> dict[str, Any]:
+    """Spawn the parameter server, restore a resumed run, run the rounds with a checkpoint after each; the summary."""
     torch.manual_seed(derive_seed(cfg.seed, "model-init"))
     method = METHODS[cfg.method]
-    model = build_model(method.architecture, cfg.model, data.in_channels, data.num_classes)
+    model = build_model(method.architecture, cfg.model, federation.in_channels, federation.num_classes)
     shared_names, personal_names = split_names(model, shared_patterns(method, cfg.model))
     initial = get_arrays(model, shared_names)
-
-    clients, placement = place_clients(cfg, runtime, data.clients, str(run_dir.client_states.resolve()))
+    clients, placement = federation.clients, federation.placement
     if cfg.server.max_concurrent is not None:
         placement["max_concurrent"] = cfg.server.max_concurrent
     server_cfg = dataclasses.replace(cfg.server, max_concurrent=placement["max_concurrent"])
     server = runtime.spawn(
         ParameterServer, clients, initial, server_cfg, cfg.strategy, runtime, cfg.seed, num_cpus=cfg.server.num_cpus
     )
-    _wait_until_started(runtime, clients, cfg, placement)
     done = 0
     if resume_from is not None:  # server state, client personal states and the log all go back to one round
         done = runtime.get(server.restore.remote(resume_from))
-        runtime.get([actor.rollback.remote(done) for actor in actors_of(clients)])
+        runtime.get([actor.rollback.remote(done) for actor in federation.actors])
         run_dir.restart_log(run_dir.read_log(done))
     else:
         run_dir.start_log()
@@ -101,9 +135,7 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         "method": cfg.method,
         "strategy": cfg.strategy,
         "runtime": runtime.mode,
-        "dataset": data.name,
-        "data_skipped_images": data.skipped_images,
-        "data_skipped_examples": data.skipped_examples,
+        **federation.facts,
         "num_clients": cfg.clients.num_clients,
         "num_parameters": count_parameters(model),
         "shared_tensors": len(shared_names),
@@ -158,6 +190,7 @@ def _per_client(evaluations: list[EvalResult], counters: dict[str, dict[int, int
             "n_samples": e.num_examples,
             **e.metrics,
             **e.info,
+            "epsilon": e.info.get("epsilon"),  # None without privacy: no guarantee at all, not ε = 0
             "failed_rounds": counters["failures"].get(e.client_id, 0),
             "rejected_updates": counters["rejections"].get(e.client_id, 0),
             "declined_rounds": counters["declines"].get(e.client_id, 0),
