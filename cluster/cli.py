@@ -1,4 +1,5 @@
-"""The ``fedray`` command line: ``list``, ``config``, ``run``, ``submit``.
+"""The ``fedray`` command line: ``list``, ``config``, ``run``, ``submit``, and across silos ``credentials``,
+``serve``, ``join``.
 
 User mistakes (unknown workload, unknown key, wrong type, missing file) print one line on stderr and exit with
 status 2; Ctrl-C exits with 130 after the workload has kept its last complete checkpoint.
@@ -31,7 +32,37 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--address", required=True, help="the cluster's Jobs API, e.g. http://127.0.0.1:8265")
     submit.add_argument("--working-dir", default=".", help="folder uploaded with the job (default: .)")
     submit.add_argument("--no-wait", action="store_true", help="return after submitting, without streaming logs")
+    _add_flower_commands(sub)
     return parser
+
+
+def _add_link_args(parser: argparse.ArgumentParser, ca_help: str) -> None:
+    parser.add_argument("--insecure", action="store_true", help="no TLS and no SuperNode authentication (loopback)")
+    parser.add_argument("--ca", metavar="FILE", help=ca_help)
+
+
+def _add_flower_commands(sub: argparse._SubParsersAction) -> None:
+    creds = sub.add_parser("credentials", help="make a CA, the SuperLink's certificate and silo key pairs")
+    creds.add_argument("out", help="folder to write them to")
+    creds.add_argument("--silos", type=int, default=3, help="key pairs to make: silo0.key/.pub, ...")
+    creds.add_argument("--host", action="append", help="name or address the SuperLink is reached at (repeatable)")
+    serve = sub.add_parser("serve", help="run a federation across silos: a Flower SuperLink with fedray's server")
+    _add_config_args(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address the SuperLink listens on")
+    serve.add_argument("--port", type=int, default=9093)
+    serve.add_argument("--credentials", metavar="DIR", help="folder with ca.crt, server.pem, server.key")
+    serve.add_argument("--authorized-keys", metavar="DIR", help="folder of the silos' <name>.pub keys to register")
+    serve.add_argument("--home", default=".fedray-flower", help="the SuperLink's state and logs")
+    serve.add_argument("--insecure", action="store_true", help="no TLS and no SuperNode authentication (loopback)")
+    join = sub.add_parser("join", help="join a federation as one silo: a Flower SuperNode with fedray's client")
+    join.add_argument("--superlink", required=True, metavar="HOST:PORT")
+    join.add_argument("--client-id", type=int, required=True)
+    join.add_argument("--key", metavar="FILE", help="this silo's private key (registered by the server operator)")
+    join.add_argument("--state-dir", default=".fedray-silo", help="where this silo keeps its personal state")
+    join.add_argument("--port", type=int, default=9094, help="the SuperNode's local port for its ClientApp")
+    join.add_argument("--retry-s", type=float, default=120.0, help="keep restarting a refused SuperNode this long")
+    _add_link_args(join, "the CA certificate that signed the SuperLink's certificate")
+    join.add_argument("overrides", nargs="*", metavar="key=value", help="this silo's overrides, e.g. data.path=...")
 
 
 def _list() -> int:
@@ -55,9 +86,47 @@ def _dispatch(args: argparse.Namespace) -> int:
         summary, run_dir = run_workload(args.workload, cfg)
         print(f"results: {run_dir.path}  (metrics.json, metrics.jsonl, checkpoints/, plots/)")
         return 0 if summary.get("status", "completed") == "completed" else 1
+    if args.command in ("credentials", "serve", "join"):
+        return _flower(args)
     from fedray.cluster.submit import submit
 
     return submit(args.workload, args.address, args.config, args.overrides, args.working_dir, not args.no_wait)
+
+
+def _flower(args: argparse.Namespace) -> int:
+    import signal
+    from pathlib import Path
+
+    from fedray.cluster import flower_deploy
+    from fedray.cluster.credentials import make_credentials
+    from fedray.cluster.launch import check_resumable, resolve_config
+
+    if args.command == "credentials":
+        print(f"credentials: {make_credentials(args.out, args.silos, args.host)}")
+        return 0
+    # serve and join own Flower processes in sessions of their own: on SIGTERM, unwind so that they are stopped too
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    if args.command == "serve":
+        if args.workload != "federated":
+            raise FedrayError(f"only the federated workload runs across silos, not {args.workload!r}")
+        if args.credentials is None and not args.insecure:
+            raise FedrayError("serve needs --credentials DIR (TLS), or --insecure on a trusted loopback")
+        cfg = resolve_config(args.workload, args.config, args.overrides)
+        cfg.run.root = str(Path(cfg.run.root).resolve())  # the ServerApp runs elsewhere: no relative paths
+        check_resumable(args.workload, cfg)
+        credentials = None if args.insecure else Path(args.credentials)
+        ca = None if credentials is None else credentials / "ca.crt"
+        keys = sorted(Path(args.authorized_keys).glob("*.pub")) if args.authorized_keys else []
+        link = flower_deploy.Link(args.host, args.port, ca)
+        summary = flower_deploy.serve(cfg, link, credentials, keys, Path(args.home))
+        print(f"results: {summary['run_dir']}  (metrics.json, metrics.jsonl, checkpoints/, plots/)")
+        return 0
+    if args.ca is None and not args.insecure:
+        raise FedrayError("join needs --ca FILE (the federation's CA certificate), or --insecure on a trusted loopback")
+    host, _, port = args.superlink.rpartition(":")
+    link = flower_deploy.Link(host, int(port), None if args.insecure else Path(args.ca))
+    key = Path(args.key) if args.key else None
+    return flower_deploy.join(link, args.client_id, key, Path(args.state_dir), args.port, args.overrides, args.retry_s)
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

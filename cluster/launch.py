@@ -21,8 +21,11 @@ def resolve_config(
     return load_config(get_workload(workload).load_schema(), config_file, list(overrides))
 
 
-def _check_resumable(workload: str, run_dir: RunDir, cfg: WorkloadConfig) -> None:
+def check_resumable(workload: str, cfg: WorkloadConfig) -> None:
     """A resume needs the run's saved config, and the same experiment (see ``WorkloadConfig.RESUME_MAY_CHANGE``)."""
+    if not cfg.resume:
+        return
+    run_dir = RunDir(Path(cfg.run.root) / workload / cfg.run.name)
     if not run_dir.config_file.is_file():
         raise ConfigError(f"resume=true but {run_dir.path} holds no run to resume (no config.yaml)")
     saved = load_config(type(cfg), run_dir.config_file)
@@ -37,8 +40,7 @@ def _check_resumable(workload: str, run_dir: RunDir, cfg: WorkloadConfig) -> Non
 def run_workload(workload: str, cfg: WorkloadConfig) -> tuple[dict[str, Any], RunDir]:
     """Run ``workload`` with a validated ``cfg``; write ``config.yaml`` first and ``metrics.json`` last."""
     entry = get_workload(workload).load_entry()
-    if cfg.resume:
-        _check_resumable(workload, RunDir(Path(cfg.run.root) / workload / cfg.run.name), cfg)
+    check_resumable(workload, cfg)
     run_dir = RunDir.create(cfg.run.root, workload, cfg.run.name)
     run_dir.write_config(to_yaml(cfg))
     seed_everything(cfg.seed)

@@ -121,13 +121,21 @@ def _read_yaml(path: str | Path) -> DictConfig:
 
 
 def load_config(
-    schema: type[C], config_file: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+    schema: type[C],
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    text: str | None = None,
 ) -> C:
-    """Defaults of ``schema`` ← YAML file ← dotlist overrides, validated; returns a ``schema`` instance."""
+    """Defaults of ``schema`` ← YAML file (or YAML ``text``) ← dotlist overrides, validated; a ``schema`` instance."""
     base = OmegaConf.structured(schema)
     layers = []
     if config_file is not None:
         layers.append(_read_yaml(config_file))
+    if text is not None:
+        try:
+            layers.append(OmegaConf.create(text))
+        except (YAMLError, OmegaConfBaseException) as exc:
+            raise ConfigError(f"cannot parse config text: {str(exc).splitlines()[0]}") from None
     if overrides:
         layers.append(_parse_overrides(list(overrides)))
     try:

@@ -159,6 +159,7 @@ class ParameterServer:
             averaged = aggregate_named(self.strategy, valid, self.cfg)
             self.weights = self.server_opt.step(self.weights, averaged) if self.server_opt else averaged
         fit_seconds = time.perf_counter() - start
+        losses = [r for r in kept if "train_loss" in r.metrics]  # a plain Flower client may not report one
         record: dict[str, Any] = {
             "round": round_idx,
             "sampled": len(sampled),
@@ -167,7 +168,7 @@ class ParameterServer:
             "rejected": rejected,
             "declined": declined,
             "aggregated": aggregated,
-            "train_loss": weighted_mean([r.metrics["train_loss"] for r in kept], [r.num_examples for r in kept]),
+            "train_loss": weighted_mean([r.metrics["train_loss"] for r in losses], [r.num_examples for r in losses]),
             "fit_seconds": fit_seconds,  # the whole fit phase: broadcast, local training, gather, aggregation
             "client_fit_seconds": {r.client_id: r.metrics.get("fit_seconds") for r in kept},  # training alone
         }
