@@ -188,6 +188,9 @@ def run_federation(home: Path, cfg: FederatedConfig, timeout_s: float | None = N
             summary = json.loads(summary_file.read_text())
             if summary.get("status") == "failed":
                 raise FedrayError(f"the federation failed: {summary.get('error')}")
+            run = flwr(home, "ls", CONNECTION, "--run-id", str(run_id))["runs"][0]
+            summary["flower_run"] = {"run_id": run_id, "network_traffic": run.get("network-traffic")}
+            run_dir.write_summary(summary)
             return summary
         if time.monotonic() >= next_status:
             status = flwr(home, "ls", CONNECTION, "--run-id", str(run_id))["runs"][0]["status"]

@@ -122,3 +122,34 @@ def test_overrides_may_stand_before_or_after_options(tmp_path):
     assert_one_line_error(proc, "config file not found")
     stray = fedray("config", "federated", "--bogus")
     assert stray.returncode == 2 and "unrecognized arguments: --bogus" in stray.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("serve", "federated"), "serve needs --credentials DIR (TLS), or --insecure"),
+        (("serve", "federated", "--insecure", "resume=true", "run.root=/nonexistent"), "holds no run to resume"),
+        (("join", "--superlink", "127.0.0.1:9", "--client-id", "0"), "join needs --ca FILE"),
+        (("serve", "mamba", "--insecure"), "only the federated workload runs across silos"),
+    ],
+)
+def test_cross_silo_commands_refuse_unsafe_or_wrong_use_in_one_line(args, fragment):
+    assert_one_line_error(fedray(*args), fragment)
+
+
+def test_credentials_are_a_ca_a_server_certificate_and_silo_key_pairs(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_ssh_private_key
+
+    proc = fedray("credentials", str(tmp_path), "--silos", "2", "--host", "fl.example.org", "--host", "10.0.0.5")
+    assert proc.returncode == 0, proc.stderr
+    server = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
+    server.verify_directly_issued_by(ca)
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["fl.example.org"]
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]
+    key = load_ssh_private_key((tmp_path / "silo1.key").read_bytes(), password=None)
+    assert key.curve.name == "secp384r1"  # the curve Flower's SuperNode authentication expects
+    assert (tmp_path / "silo1.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
+    assert oct((tmp_path / "silo1.key").stat().st_mode & 0o777) == "0o600"
