@@ -91,8 +91,10 @@ def _federate(cfg, nodes, tmp_path):
     return drive(cfg, runtime, run_dir, federation, None, time.perf_counter()), run_dir, runtime.grid
 
 
-def test_silos_over_flower_messages_compute_what_inline_clients_compute(tmp_path):
-    cfg = resolve_config("federated", None, [*TINY, "cluster.mode=inline", f"run.root={tmp_path / 'inline'}"])
+@pytest.mark.parametrize("privacy", [False, True])
+def test_silos_over_flower_messages_compute_what_inline_clients_compute(tmp_path, privacy):
+    extra = ["privacy.enabled=true"] if privacy else []
+    cfg = resolve_config("federated", None, [*TINY, *extra, "cluster.mode=inline", f"run.root={tmp_path / 'inline'}"])
     inline, inline_dir = run_workload("federated", cfg)
     nodes = {100 + k: fedray_silo(cfg, k, tmp_path / f"silo{k}") for k in range(3)}
     flower, flower_dir, grid = _federate(cfg, nodes, tmp_path)
@@ -102,6 +104,9 @@ def test_silos_over_flower_messages_compute_what_inline_clients_compute(tmp_path
     ours, theirs = load_arrays(flower_dir.checkpoint("server")), load_arrays(inline_dir.checkpoint("server"))
     for name in theirs:
         np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-6, atol=1e-7, err_msg=name)
+    if privacy:  # each silo's accountant lives with its personal state and reports ε as on Ray
+        assert [c["epsilon"] for c in flower["per_client"]] == [c["epsilon"] for c in inline["per_client"]]
+        assert all(c["epsilon"] > 0 for c in flower["per_client"])
     shared = sum(v.nbytes for v in ours.values())
     header = 256 * len(ours)  # np.save's header per tensor
     assert shared <= max(grid.sent_bytes) <= shared + header  # only the shared layers travel, never the personal ones
