@@ -124,6 +124,8 @@ def _flower(args: argparse.Namespace) -> int:
     if args.ca is None and not args.insecure:
         raise FedrayError("join needs --ca FILE (the federation's CA certificate), or --insecure on a trusted loopback")
     host, _, port = args.superlink.rpartition(":")
+    if not host or not port.isdigit():
+        raise FedrayError(f"--superlink must look like HOST:PORT, got {args.superlink!r}")
     link = flower_deploy.Link(host, int(port), None if args.insecure else Path(args.ca))
     key = Path(args.key) if args.key else None
     return flower_deploy.join(link, args.client_id, key, Path(args.state_dir), args.port, args.overrides, args.retry_s)

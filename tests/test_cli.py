@@ -130,6 +130,7 @@ def test_overrides_may_stand_before_or_after_options(tmp_path):
         (("serve", "federated"), "serve needs --credentials DIR (TLS), or --insecure"),
         (("serve", "federated", "--insecure", "resume=true", "run.root=/nonexistent"), "holds no run to resume"),
         (("join", "--superlink", "127.0.0.1:9", "--client-id", "0"), "join needs --ca FILE"),
+        (("join", "--superlink", "nowhere", "--client-id", "0", "--insecure"), "--superlink must look like HOST:PORT"),
         (("serve", "mamba", "--insecure"), "only the federated workload runs across silos"),
     ],
 )
