@@ -170,10 +170,9 @@ def drive(
         median_round_seconds=statistics.median(round_seconds) if round_seconds else None,
         total_seconds=time.perf_counter() - started,
     )
-    if cfg.clients.placement == "pool":  # the bounded store at work: personal states held in memory per worker
-        placement["cached_states"] = [
-            m["cached_states"] for m in runtime.get([a.memory.remote() for a in actors_of(clients)])
-        ]
+    if placement.get("placement") == "pool":  # the bounded store at work: personal states in memory per worker
+        memory = runtime.get([worker.memory.remote() for worker in federation.actors])
+        placement["cached_states"] = [m["cached_states"] for m in memory]
     if cfg.privacy.enabled:
         summary["max_epsilon"] = max((e.info.get("epsilon", 0.0) for e in evaluations), default=0.0)
     if history:
