@@ -41,9 +41,6 @@ class ClientPool:
     def evaluate(self, client_id: int, shared: NamedArrays, round_idx: int) -> EvalResult:
         return self._client(client_id).evaluate(shared, round_idx)
 
-    def personal_state(self, client_id: int) -> NamedArrays:
-        return self._client(client_id).personal_state()
-
     def rollback(self, round_idx: int) -> int:
         """Roll every hosted client back to its newest state up to ``round_idx``; how many have one."""
         return sum(self.store.rollback(k, round_idx) is not None for k in self.members)

@@ -2,7 +2,7 @@
 
 ``actor`` (cross-silo): each client is its own Ray actor and keeps its model and personal state in its process.
 ``pool`` (simulation): ``pool_size`` worker actors host the clients round-robin. Either way the parameter server gets
-one handle per client with the same methods (``fit``, ``evaluate``, ``ready``, ``personal_state``), so its code does
+one handle per client with the same methods (``fit``, ``evaluate``, ``ready``), so its code does
 not know which placement it talks to.
 """
 
