@@ -11,7 +11,7 @@ unchanged, on Ray and across silos alike.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flwr.app import Message
@@ -33,7 +33,6 @@ class GridRef:
     client_id: int
     call: str
     reply: Message | None = None
-    sent: float = field(default_factory=time.monotonic)
 
 
 class Silo:
