@@ -60,7 +60,7 @@ class WorkloadConfig:
     make the continued run a different experiment.
     """
 
-    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("resume", "cluster.")
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("resume", "run.", "cluster.")  # where a run lives or runs
 
     seed: int = 0
     resume: bool = False

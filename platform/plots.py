@@ -28,3 +28,33 @@ def line_plot(
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def matrix_plot(path: str | Path, matrix: Sequence[Sequence[float]], xlabel: str, ylabel: str, title: str) -> Path:
+    """A lower-triangular (ragged) matrix as a heat map with its values written in the cells, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    size = len(matrix)
+    grid = np.full((size, max(len(r) for r in matrix)), np.nan)
+    for i, row in enumerate(matrix):
+        grid[i, : len(row)] = row
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * grid.shape[1], 0.8 + 0.7 * size), dpi=100)
+    ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis")
+    for (i, j), value in np.ndenumerate(grid):
+        if not np.isnan(value):
+            ax.text(
+                j, i, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black", fontsize=8
+            )
+    ax.set_xticks(range(grid.shape[1]), [str(j + 1) for j in range(grid.shape[1])])
+    ax.set_yticks(range(size), [str(i + 1) for i in range(size)])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

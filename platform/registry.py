@@ -47,6 +47,13 @@ WORKLOADS: dict[str, Workload] = {
             summary="federated training: client actors + parameter-server actor, shared-layer aggregation",
             num_cpus=1.0,
         ),
+        Workload(
+            name="continual",
+            entry="fedray.tasks.continual.run:run",
+            schema="fedray.tasks.continual.config:ContinualConfig",
+            summary="class-incremental task streams as actors: Mamba-CL null-space projection and its baselines",
+            num_cpus=1.0,
+        ),
     )
 }
 

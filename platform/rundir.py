@@ -58,12 +58,13 @@ class RunDir:
         """Begin a fresh metrics log (a new run with the same name replaces the old log)."""
         self.metrics_log.write_text("")
 
-    def read_log(self, upto: int) -> list[dict[str, Any]]:
-        """The logged records whose ``round`` is at most ``upto`` (a resume drops what came after the checkpoint)."""
+    def read_log(self, upto: int, key: str = "round") -> list[dict[str, Any]]:
+        """The logged records whose ``key`` (round, task, …) is at most ``upto`` (a resume drops what came after the
+        checkpoint)."""
         if not self.metrics_log.is_file():
             return []
         records = [json.loads(line) for line in self.metrics_log.read_text().splitlines() if line.strip()]
-        return [r for r in records if r.get("round", 0) <= upto]
+        return [r for r in records if r.get(key, 0) <= upto]
 
     def restart_log(self, records: list[dict[str, Any]]) -> None:
         """Replace the log with ``records`` (atomically), then append as usual."""

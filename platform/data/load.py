@@ -73,3 +73,55 @@ def load_dataset(cfg: DataConfig, seed: int) -> ImageArrays:
         images, labels = images[keep], labels[keep]
     images = _resize(images.astype(np.float32), cfg.image_size)[:, None].astype(np.float32)
     return ImageArrays(images, labels.astype(np.int64), int(labels.max()) + 1, cfg.name)
+
+
+def _split_arrays(images: np.ndarray, labels: np.ndarray, test_fraction: float, seed: int):
+    train, test = train_test_split(
+        np.arange(len(labels)),
+        test_size=test_fraction,
+        stratify=labels,
+        random_state=derive_seed(seed, "split") % 2**32,
+    )
+    return (images[np.sort(train)], labels[np.sort(train)]), (images[np.sort(test)], labels[np.sort(test)])
+
+
+def load_train_test(
+    name: str, path: str | None, image_size: int, seed: int, test_fraction: float = 0.2, channels: int = 1
+) -> tuple[ImageArrays, ImageArrays, int]:
+    """``(train, test, skipped images)`` of a labelled dataset at ``image_size`` pixels.
+
+    ``fashion_mnist`` keeps its official 60,000/10,000 split; ``digits`` (scikit-learn) and a ``folder`` of class
+    folders without a ``train``/``test`` split on disk are split by ``seed``, stratified, ``test_fraction`` held out.
+    """
+    if not 0 < test_fraction < 1:
+        raise DataError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    skipped = 0
+    if name == "fashion_mnist":
+        directory = path or FASHION_MNIST_DIR
+        train = load_idx_split(directory, "train")
+        test = load_idx_split(directory, "t10k")
+        train, test = (train[0] / 255.0, train[1]), (test[0] / 255.0, test[1])
+    elif name == "digits":
+        train, test = _split_arrays(*_digits(), test_fraction, seed)
+    elif name == "folder":
+        from fedray.platform.data.class_folder import read_class_folders
+
+        if path is None:
+            raise DataError("data.name=folder needs data.path (a folder of class folders)")
+        train_arr, test_arr, _, skipped_images = read_class_folders(path, channels, image_size)
+        skipped = skipped_images.count
+        if test_arr is None:
+            (x, y), (xt, yt) = _split_arrays(train_arr.images, train_arr.labels, test_fraction, seed)
+            train_arr = ImageArrays(x, y, train_arr.num_classes, "folder")
+            test_arr = ImageArrays(xt, yt, train_arr.num_classes, "folder")
+        return train_arr, test_arr, skipped
+    else:
+        raise DataError(f"unknown labelled dataset {name!r}; choose fashion_mnist, digits or folder")
+    num_classes = int(max(train[1].max(), test[1].max())) + 1
+    arrays = [
+        ImageArrays(
+            _resize(x.astype(np.float32), image_size)[:, None].astype(np.float32), y.astype(np.int64), num_classes, name
+        )
+        for x, y in (train, test)
+    ]
+    return arrays[0], arrays[1], skipped

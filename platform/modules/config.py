@@ -17,3 +17,28 @@ class ModelConfig:
     norm_groups: int = 8
     shared: list[str] | None = None
     pfr_loss_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # alpha, beta, gamma
+
+
+@dataclass
+class MambaConfig:
+    """Sizes of the vision Mamba backbone: ``image_size/patch_size``² tokens of width ``d_model`` through ``depth``
+    Mamba blocks (inner width ``expand·d_model``, SSM state ``d_state``, δ rank ``dt_rank``, causal conv
+    ``d_conv``), mean-pooled.
+
+    ``group_norm`` is the De-focus Mamba grouped RMS normalisation of the scan output (channels per group; ``null``
+    applies D and the SiLU(z) gate inside the scan instead, as plain Mamba). δ = softplus(dt_proj(W_δ x)) /
+    ``delta_scale``. ``scan`` picks the selective-scan implementation (``auto``: mamba-ssm's kernel on CUDA when
+    installed, else the parallel pure-torch scan); ``discretization`` is ``mamba`` (B̄ = δB, as mamba-ssm) or ``zoh``.
+    """
+
+    patch_size: int = 4
+    d_model: int = 64
+    expand: int = 2
+    d_state: int = 16
+    dt_rank: int = 4
+    d_conv: int = 4
+    depth: int = 4
+    group_norm: int | None = 64
+    delta_scale: float = 1.0
+    scan: str = "auto"
+    discretization: str = "mamba"

@@ -16,3 +16,26 @@ class ClassifierHead(nn.Module):
     def forward(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         pooled = features.mean(dim=(2, 3))
         return pooled if pre_logits else self.fc(pooled)
+
+
+class TaskHeads(nn.Module):
+    """One linear head per task; the logits of the heads asked for are concatenated (class-incremental prediction
+    over every class seen so far, in the order the tasks arrived)."""
+
+    def __init__(self, in_features: int) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.heads = nn.ModuleList()
+
+    def add_task(self, num_classes: int) -> nn.Linear:
+        head = nn.Linear(self.in_features, num_classes)
+        self.heads.append(head)
+        return head
+
+    def __len__(self) -> int:
+        return len(self.heads)
+
+    def forward(self, features: torch.Tensor, tasks: int | None = None) -> torch.Tensor:
+        """Concatenated logits of the first ``tasks`` heads (all of them by default)."""
+        chosen = self.heads if tasks is None else self.heads[:tasks]
+        return torch.cat([head(features) for head in chosen], dim=1)

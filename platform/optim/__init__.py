@@ -1,0 +1,1 @@
+"""Optimisers and update transforms shared by workloads (import from the submodules)."""

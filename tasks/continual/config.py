@@ -1,0 +1,140 @@
+"""Configuration of the ``continual`` workload (torch-free, so ``fedray config continual`` stays fast)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from fedray.platform.config import WorkloadConfig
+from fedray.platform.errors import ConfigError
+from fedray.platform.modules.config import MambaConfig
+
+Method = Literal["mambacl", "finetune", "heads", "ewc", "lwf", "replay"]
+ProjectedPart = Literal["delta", "B", "C", "A", "out"]
+PROJECTED_PARTS = ("delta", "B", "C", "A", "out")
+
+
+@dataclass
+class StreamData:
+    """The task stream: a labelled dataset whose classes arrive ``tasks`` at a time.
+
+    ``digits`` (scikit-learn, built in, the fast default), ``fashion_mnist`` (IDX files in ``path``; default where
+    Debian's ``dataset-fashion-mnist`` installs them) or ``folder`` (``path/<class>/**`` or
+    ``path/{train,test}/<class>/**``). ``class_order`` fixes the order classes arrive in; otherwise it is shuffled by
+    each stream's seed (``shuffle_classes``). ``train_per_class``/``test_per_class`` keep a seeded subset.
+    """
+
+    name: Literal["digits", "fashion_mnist", "folder"] = "digits"
+    path: str | None = None
+    image_size: int = 28
+    channels: int = 1  # folder: 1 grayscale, 3 RGB
+    tasks: int = 5
+    class_order: list[int] | None = None
+    shuffle_classes: bool = True
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    test_fraction: float = 0.2  # digits, and folders without a train/test split on disk
+
+
+@dataclass
+class Pretrain:
+    """A stand-in for the ImageNet pre-training of the paper's backbone: 10-way digit classification on the digit
+    sheet ``digit_sheet`` (OpenCV's ``digits.png``: 20×20 digits, 100 a row, classes in equal bands of rows; Debian's
+    ``opencv-doc`` installs it) plus scikit-learn's digits (left out when the stream is made of them), every parameter
+    trained. ``checkpoint`` loads a saved backbone (``checkpoints/pretrained.safetensors`` of an earlier run) instead
+    of training one; ``enabled=false`` without a checkpoint starts from random weights."""
+
+    enabled: bool = True
+    checkpoint: str | None = None
+    digit_sheet: str = "/usr/share/doc/opencv-doc/examples/data/digits.png"
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 128
+    max_samples: int | None = None
+
+
+@dataclass
+class Train:
+    """Per task: Adam (Mamba-CL's projected Adam for ``mambacl``) for ``epochs``, lr × ``gamma`` at each fraction of
+    the epochs in ``milestones``; heads learn at ``head_lr``. ``threads``: torch threads per stream."""
+
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 2e-4
+    head_lr: float = 1e-2
+    weight_decay: float = 5e-5
+    milestones: list[float] = field(default_factory=lambda: [0.5, 0.8])
+    gamma: float = 0.1
+    eval_batch_size: int = 500
+    threads: int = 1
+
+
+@dataclass
+class MambaCL:
+    """Null-space projection of the SSM updates: H = η·P + (1 − η)·I. ``project`` lists which parameters are
+    projected (``delta`` W_δ, ``B`` W_B, ``C`` W_C, ``A`` A_log, ``out`` out_proj); ``normalize`` divides P by its
+    Frobenius norm (the official rule; false: the plain projector, an ablation); ``accumulate`` sums covariances
+    across tasks (``sum``) or averages them by sample count (``mean``)."""
+
+    eta: float = 0.9
+    project: list[str] = field(default_factory=lambda: list(PROJECTED_PARTS))
+    normalize: bool = True
+    accumulate: Literal["sum", "mean"] = "sum"
+
+
+@dataclass
+class Baselines:
+    """``ewc``: online EWC, λ/2·Σ F(θ − θ*)² with the diagonal Fisher summed over tasks; ``lwf``: λ·T²·KL between
+    the previous model's and the current model's old-head logits at temperature T; ``replay``: ``replay_per_class``
+    stored samples of every seen class, rehearsed with each batch over all seen classes."""
+
+    ewc_lambda: float = 1000.0
+    lwf_lambda: float = 1.0
+    lwf_temperature: float = 2.0
+    replay_per_class: int = 20
+
+
+@dataclass
+class ContinualConfig(WorkloadConfig):
+    """``streams`` task streams (seeds ``seed``, ``seed+1``, …; with shuffled classes each has its own class order)
+    run in parallel, one actor each, and report mean ± std."""
+
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = (
+        *WorkloadConfig.RESUME_MAY_CHANGE,
+        "num_cpus",
+        "num_gpus",
+        "train.threads",
+        "train.eval_batch_size",
+    )
+
+    method: Method = "mambacl"
+    streams: int = 1
+    data: StreamData = field(default_factory=StreamData)
+    model: MambaConfig = field(default_factory=MambaConfig)
+    pretrain: Pretrain = field(default_factory=Pretrain)
+    train: Train = field(default_factory=Train)
+    mambacl: MambaCL = field(default_factory=MambaCL)
+    baselines: Baselines = field(default_factory=Baselines)
+    num_cpus: float = 1.0  # per stream actor
+    num_gpus: float = 0.0
+
+    def validate(self) -> None:
+        if self.streams < 1:
+            raise ConfigError(f"streams must be at least 1, got {self.streams}")
+        if not 0.0 <= self.mambacl.eta <= 1.0:
+            raise ConfigError(f"mambacl.eta must lie in [0, 1], got {self.mambacl.eta}")
+        unknown = sorted(set(self.mambacl.project) - set(PROJECTED_PARTS))
+        if unknown:
+            raise ConfigError(f"mambacl.project has unknown parts {unknown}; choose from {', '.join(PROJECTED_PARTS)}")
+        if self.model.scan not in ("auto", "reference", "fast", "cuda"):
+            raise ConfigError(f"model.scan must be auto, reference, fast or cuda, got {self.model.scan!r}")
+        if self.model.discretization not in ("mamba", "zoh"):
+            raise ConfigError(f"model.discretization must be mamba or zoh, got {self.model.discretization!r}")
+        if self.data.image_size % self.model.patch_size:
+            raise ConfigError(
+                f"model.patch_size={self.model.patch_size} must divide data.image_size={self.data.image_size}"
+            )
+        if self.train.epochs < 1 or self.train.batch_size < 1:
+            raise ConfigError("train.epochs and train.batch_size must be positive")
+        if any(not 0 < m < 1 for m in self.train.milestones):
+            raise ConfigError(f"train.milestones are fractions of the epochs in (0, 1), got {self.train.milestones}")
