@@ -55,8 +55,9 @@ class Pretrain:
 
 @dataclass
 class Train:
-    """Per task: Adam (Mamba-CL's projected Adam for ``mambacl``) for ``epochs``, lr × ``gamma`` at each fraction of
-    the epochs in ``milestones``; heads learn at ``head_lr``. ``threads``: torch threads per stream."""
+    """Per task: Adam (Mamba-CL's projected Adam for ``mambacl``) for ``epochs``, lr × ``gamma`` after each fraction
+    of the epochs in ``milestones`` (rounded half up: 0.5 and 0.8 of 5 epochs are after epochs 3 and 4, of 10 after
+    5 and 8); heads learn at ``head_lr``. ``threads``: torch threads per stream."""
 
     epochs: int = 5
     batch_size: int = 128
@@ -74,12 +75,14 @@ class MambaCL:
     """Null-space projection of the SSM updates: H = η·P + (1 − η)·I. ``project`` lists which parameters are
     projected (``delta`` W_δ, ``B`` W_B, ``C`` W_C, ``A`` A_log, ``out`` out_proj); ``normalize`` divides P by its
     Frobenius norm (the official rule; false: the plain projector, an ablation); ``accumulate`` sums covariances
-    across tasks (``sum``) or averages them by sample count (``mean``)."""
+    across tasks (``sum``) or averages them by sample count (``mean``). ``batch_size``: the covariance pass's batches
+    (each adds its own normalised term, so the batch size is part of the method, fixed for a run)."""
 
     eta: float = 0.9
     project: list[str] = field(default_factory=lambda: list(PROJECTED_PARTS))
     normalize: bool = True
     accumulate: Literal["sum", "mean"] = "sum"
+    batch_size: int = 100
 
 
 @dataclass
@@ -134,7 +137,7 @@ class ContinualConfig(WorkloadConfig):
             raise ConfigError(
                 f"model.patch_size={self.model.patch_size} must divide data.image_size={self.data.image_size}"
             )
-        if self.train.epochs < 1 or self.train.batch_size < 1:
-            raise ConfigError("train.epochs and train.batch_size must be positive")
+        if self.train.epochs < 1 or self.train.batch_size < 1 or self.mambacl.batch_size < 1:
+            raise ConfigError("train.epochs, train.batch_size and mambacl.batch_size must be positive")
         if any(not 0 < m < 1 for m in self.train.milestones):
             raise ConfigError(f"train.milestones are fractions of the epochs in (0, 1), got {self.train.milestones}")

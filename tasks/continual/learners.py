@@ -78,7 +78,8 @@ class MambaCLLearner(Learner):
 
     def after_task(self, model: ContinualMamba, images: torch.Tensor, labels: torch.Tensor, task: int) -> None:
         if task + 1 < self.cfg.data.tasks:  # nothing comes after the last task to protect it from
-            self.state.add_task(task_covariances(model, images, self.cfg.train.eval_batch_size), len(images))
+            covariances, batches = task_covariances(model, images, self.cfg.mambacl.batch_size)
+            self.state.add_task(covariances, len(images), batches)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return self.state.arrays()

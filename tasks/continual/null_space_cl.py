@@ -41,12 +41,16 @@ def batch_covariances(record: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 @torch.no_grad()
-def task_covariances(model: ContinualMamba, images: torch.Tensor, batch_size: int) -> dict[str, torch.Tensor]:
-    """Σ over batches of :func:`batch_covariances`, per block: keys ``"<block>.<kind>"``."""
+def task_covariances(
+    model: ContinualMamba, images: torch.Tensor, batch_size: int
+) -> tuple[dict[str, torch.Tensor], int]:
+    """Σ over batches of :func:`batch_covariances`, per block (keys ``"<block>.<kind>"``), and the batch count."""
     model.eval()
     blocks = model.blocks()
     totals: dict[str, torch.Tensor] = {}
+    batches = 0
     for start in range(0, len(images), batch_size):
+        batches += 1
         for block in blocks:
             block.record = {}
         model.backbone(images[start : start + batch_size])
@@ -56,7 +60,7 @@ def task_covariances(model: ContinualMamba, images: torch.Tensor, batch_size: in
                 totals[key] = totals[key] + term if key in totals else term
     for block in blocks:
         block.record = None
-    return totals
+    return totals, batches
 
 
 class NullSpaceState:
@@ -67,16 +71,17 @@ class NullSpaceState:
         self.covariances: dict[str, torch.Tensor] = {}
         self.samples = 0
 
-    def add_task(self, covariances: dict[str, torch.Tensor], samples: int) -> None:
+    def add_task(self, covariances: dict[str, torch.Tensor], samples: int, batches: int) -> None:
+        """Fold in a task's summed batch terms: added as they are (``sum``), or as their per-batch mean weighted by
+        the task's sample count (``mean``)."""
         for key, value in covariances.items():
             value = value.cpu()  # kept on the CPU whatever the model's device: checkpoints and restores mix freely
-            if key not in self.covariances:
-                self.covariances[key] = value.clone()
-            elif self.accumulate == "mean":
-                total = self.samples + samples
-                self.covariances[key] = (self.covariances[key] * self.samples + value * samples) / total
+            if self.accumulate == "mean":
+                value = value / batches
+                old = self.covariances.get(key, torch.zeros_like(value))
+                self.covariances[key] = (old * self.samples + value * samples) / (self.samples + samples)
             else:
-                self.covariances[key] = self.covariances[key] + value
+                self.covariances[key] = self.covariances[key] + value if key in self.covariances else value.clone()
         self.samples += samples
 
     def projections(self, model: ContinualMamba, parts: list[str], eta: float, normalize: bool) -> dict:

@@ -3,13 +3,15 @@
 A :class:`TaskStream` is the unit the driver runs as an actor (one per stream). It owns its model, its learner's
 state (covariances, Fisher, replay buffer) and its accuracy matrix, and after every task it writes all of them to
 ``checkpoints/stream_<k>/task_<t>.safetensors``, so a stopped run continues from the last finished task with the
-same numbers it would have reached uninterrupted (every task re-seeds from ``(seed, task)``).
+same numbers it would have reached uninterrupted (every task re-seeds from ``(seed, task)``) — on the same device
+and thread count; another device or thread count changes the floating-point summation order, not the method.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -148,7 +150,7 @@ class TaskStream:
     def _train(self, task: int, data: TaskData, offset: int) -> float:
         cfg = self.cfg.train
         optimizer = self.learner.optimizer(self.model, task)
-        milestones = sorted({max(1, round(m * cfg.epochs)) for m in cfg.milestones})
+        milestones = sorted({max(1, math.floor(m * cfg.epochs + 0.5)) for m in cfg.milestones})  # half up
         schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.gamma)
         generator = torch.Generator().manual_seed(derive_seed(self.cfg.seed, "batches", task))
         images, labels = data.train_images.to(self.device), data.train_labels.to(self.device)

@@ -101,3 +101,19 @@ def test_projection_shape_mismatch_is_an_error():
     param = torch.nn.Parameter(torch.zeros(4, 6))
     with pytest.raises(ValueError, match="does not act on dimension"):
         ProjectedAdam([param], projections={param: (torch.eye(4), "right")})
+
+
+def test_covariances_across_tasks_sum_or_average_by_samples():
+    from fedray.tasks.continual.null_space_cl import NullSpaceState
+
+    eye = torch.eye(3, dtype=torch.float64)
+    summed, averaged = NullSpaceState("sum"), NullSpaceState("mean")
+    for state in (summed, averaged):
+        state.add_task({"0.x": 2 * eye}, samples=10, batches=2)  # two batch terms of I each
+        state.add_task({"0.x": 8 * eye}, samples=30, batches=4)  # four batch terms of 2·I each
+    torch.testing.assert_close(summed.covariances["0.x"], 10 * eye)
+    torch.testing.assert_close(averaged.covariances["0.x"], (1 * 10 + 2 * 30) / 40 * eye)  # per-batch means, by samples
+    restored = NullSpaceState("sum")
+    restored.load(summed.arrays())
+    torch.testing.assert_close(restored.covariances["0.x"], summed.covariances["0.x"])
+    assert restored.samples == 40

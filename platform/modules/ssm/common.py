@@ -54,6 +54,24 @@ def time_major(m: torch.Tensor, dim: int) -> torch.Tensor:
     return m.permute(3, 0, 1, 2).repeat_interleave(dim // m.shape[1], dim=2)
 
 
+def prepare(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None,
+    z: torch.Tensor | None,
+    delta_bias: torch.Tensor | None,
+    delta_softplus: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Checked inputs in the compute dtype: ``(u, δ after bias and softplus, A, B, C)``."""
+    check_shapes(u, delta, A, B, C)
+    dtype = compute_dtype(u, delta, A, B, C, D, z, delta_bias)
+    delta = effective_delta(delta, delta_bias, delta_softplus, dtype)
+    return u.to(dtype), delta, A.to(dtype), B.to(dtype), C.to(dtype)
+
+
 def effective_delta(
     delta: torch.Tensor, delta_bias: torch.Tensor | None, delta_softplus: bool, dtype: torch.dtype
 ) -> torch.Tensor:
@@ -81,7 +99,7 @@ def discretize(
     u_t = u.permute(2, 0, 1).contiguous()[..., None]
     delta_a = delta_t * A
     decay = torch.exp(delta_a)
-    B_t = time_major(B.to(delta.dtype), u.shape[1])
+    B_t = time_major(B, u.shape[1])
     if discretization == "zoh":
         return decay, torch.expm1(delta_a) / A * B_t * u_t
     return decay, (delta_t * u_t) * B_t
@@ -89,7 +107,7 @@ def discretize(
 
 def readout(states: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
     """y_l = C_l · h_l summed over the state: ``[batch, dim, length]`` from time-major states."""
-    return (states * time_major(C.to(states.dtype), states.shape[2])).sum(dim=-1).permute(1, 2, 0)
+    return (states * time_major(C, states.shape[2])).sum(dim=-1).permute(1, 2, 0)
 
 
 def epilogue(

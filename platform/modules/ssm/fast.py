@@ -15,15 +15,7 @@ from typing import Literal
 
 import torch
 
-from fedray.platform.modules.ssm.common import (
-    Discretization,
-    check_shapes,
-    compute_dtype,
-    discretize,
-    effective_delta,
-    epilogue,
-    readout,
-)
+from fedray.platform.modules.ssm.common import Discretization, discretize, epilogue, prepare, readout
 
 ScanMethod = Literal["auto", "stepwise", "parallel"]
 
@@ -172,13 +164,9 @@ def selective_scan_fast(
     method: ScanMethod = "auto",
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Same contract and numbers as :func:`~fedray.platform.modules.ssm.reference.selective_scan_reference`."""
-    check_shapes(u, delta, A, B, C)
-    dtype = compute_dtype(u, delta, A, B, C, D, z, delta_bias)
-    u_c = u.to(dtype)
-    delta = effective_delta(delta, delta_bias, delta_softplus, dtype)
-    A = A.to(dtype)
+    u_c, delta, A, B, C = prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     if discretization == "mamba" and B.dim() == 3 and C.dim() == 3:
-        y, last = _FusedSelectiveScan.apply(u_c, delta, A, B.to(dtype), C.to(dtype), method)
+        y, last = _FusedSelectiveScan.apply(u_c, delta, A, B, C, method)
     else:
         decay, drive = discretize(u_c, delta, A, B, discretization)
         states = _LinearScan.apply(decay, drive, method)

@@ -8,15 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from fedray.platform.modules.ssm.common import (
-    Discretization,
-    check_shapes,
-    compute_dtype,
-    discretize,
-    effective_delta,
-    epilogue,
-    time_major,
-)
+from fedray.platform.modules.ssm.common import Discretization, discretize, epilogue, prepare, time_major
 
 
 def selective_scan_reference(
@@ -33,12 +25,9 @@ def selective_scan_reference(
     discretization: Discretization = "mamba",
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Output ``[batch, dim, length]`` (and the last state ``[batch, dim, state]`` when asked)."""
-    check_shapes(u, delta, A, B, C)
-    dtype = compute_dtype(u, delta, A, B, C, D, z, delta_bias)
-    u_c = u.to(dtype)
-    delta = effective_delta(delta, delta_bias, delta_softplus, dtype)
-    decay, drive = discretize(u_c, delta, A.to(dtype), B, discretization)
-    readout_c = time_major(C.to(dtype), u.shape[1])
+    u_c, delta, A, B, C = prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    decay, drive = discretize(u_c, delta, A, B, discretization)
+    readout_c = time_major(C, u.shape[1])
     state = u_c.new_zeros(u.shape[0], u.shape[1], A.shape[1])
     ys = []
     for step in range(u.shape[2]):
