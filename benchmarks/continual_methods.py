@@ -57,7 +57,7 @@ def main() -> None:
     common = [
         f"data.name={args.data}", f"streams={args.streams}", f"train.epochs={args.epochs}",
         f"data.train_per_class={args.train_per_class}", f"data.test_per_class={args.test_per_class}",
-        f"num_cpus={2 / args.streams:.3f}", *args.extra,
+        f"num_cpus={int(2 / args.streams * 1000) / 1000}", *args.extra,
     ]  # fmt: skip
     entries = [(m, [f"method={m}"]) for m in args.runs.split(",") if m]
     for variant in args.variant:

@@ -11,6 +11,7 @@ import numpy as np
 
 from fedray.platform.config import to_yaml
 from fedray.platform.data.load import load_train_test
+from fedray.platform.errors import ConfigError
 from fedray.platform.interrupts import interrupts_deferred
 from fedray.platform.io import save_arrays
 from fedray.platform.plots import line_plot, matrix_plot
@@ -55,6 +56,7 @@ def run(cfg: ContinualConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         run_dir.restart_log(run_dir.read_log(done - 1, key="task"))
     else:
         run_dir.start_log()
+    _check_capacity(cfg, runtime)
     data_ref, backbone_ref = runtime.put((train, test)), runtime.put(backbone)
     streams = [
         runtime.spawn(
@@ -84,6 +86,20 @@ def run(cfg: ContinualConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
     summary.update(resumed_from_task=done or None, runtime=runtime.mode, total_seconds=time.perf_counter() - started)
     _plot(run_dir, cfg, summary)
     return summary
+
+
+def _check_capacity(cfg: ContinualConfig, runtime: Runtime) -> None:
+    """Streams advance task by task together, so every stream actor must fit at once: a stream left waiting for
+    resources would stall all of them."""
+    if runtime.mode == "inline":
+        return
+    cpus, gpus = runtime.total_cpus(), runtime.total_gpus()
+    need_cpus, need_gpus = cfg.streams * cfg.num_cpus, cfg.streams * cfg.num_gpus
+    if need_cpus > cpus + 1e-9 or need_gpus > gpus + 1e-9:
+        raise ConfigError(
+            f"streams={cfg.streams} × (num_cpus={cfg.num_cpus}, num_gpus={cfg.num_gpus}) needs {need_cpus:g} CPUs and "
+            f"{need_gpus:g} GPUs at once, the cluster has {cpus:g} and {gpus:g}; lower num_cpus/num_gpus per stream"
+        )
 
 
 def _summarize(cfg: ContinualConfig, finals: list[dict[str, Any]], dataset: str, pretrain: dict, skipped: int) -> dict:

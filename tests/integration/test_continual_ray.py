@@ -42,3 +42,13 @@ def test_ray_streams_match_the_inline_streams(ray_session, tmp_path: Path):
         assert a["class_order"] == b["class_order"]
         np.testing.assert_allclose(np.concatenate(b["acc_matrix"]), np.concatenate(a["acc_matrix"]), atol=1e-9)
     assert local["avg_acc"] == pytest.approx(inline["avg_acc"])
+
+
+def test_streams_that_cannot_all_be_placed_are_refused_not_stalled(ray_session, tmp_path: Path):
+    """Streams advance in lockstep: a stream actor left waiting for a CPU would hang the run, so it is an error."""
+    from fedray.platform.errors import ConfigError
+
+    cfg = resolve_config("continual", overrides=[*STREAMS, "streams=3", "num_cpus=1", "cluster.mode=local",
+                                                 f"run.root={tmp_path}"])  # fmt: skip
+    with pytest.raises(ConfigError, match=r"streams=3 × \(num_cpus=1.0, num_gpus=0.0\) needs 3 CPUs"):
+        run_workload("continual", cfg)
