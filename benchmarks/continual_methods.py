@@ -80,6 +80,9 @@ def main() -> None:
                 **{k: summary[k] for k in ("avg_acc", "avg_acc_std", "forgetting", "forgetting_std", "bwt", "bwt_std")},
                 "acc_matrix": summary["acc_matrix"],
                 "class_orders": [s["class_order"] for s in summary["per_stream"]],
+                "per_stream": [
+                    {k: s[k] for k in ("seed", "avg_acc", "forgetting", "bwt")} for s in summary["per_stream"]
+                ],
                 "seconds": time.perf_counter() - start,
             }
             if args.out:
