@@ -72,14 +72,12 @@ def run(cfg: ContinualConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         )
         for k in range(cfg.streams)
     ]
-    records: list[list[dict[str, Any]]] = [[] for _ in streams]
     with StepProgress("task", cfg.data.tasks, start=done) as progress:
         for task in range(done, cfg.data.tasks):
             results = runtime.get([s.run_task.remote(task) for s in streams])
             with interrupts_deferred():
                 for result in results:
                     run_dir.log(result)
-                    records[result["stream"]].append(result)
             progress.advance({"avg_acc": float(np.mean([r["avg_acc"] for r in results]))})
     finals = runtime.get([s.summary.remote() for s in streams])
     summary = _summarize(cfg, finals, train.name, pretrain_info, skipped)
