@@ -7,11 +7,15 @@ with every parameter trained.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fedray.clients.training import shuffled_batches
 from fedray.platform.data.digit_sheet import pretraining_digits
 from fedray.platform.data.tasks import per_class_subset
 from fedray.platform.device import select_device
@@ -22,10 +26,8 @@ from fedray.platform.seeding import derive_seed
 from fedray.tasks.continual.config import ContinualConfig
 
 
-def pretrain_backbone(cfg: ContinualConfig, in_channels: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """The backbone's state after digit pre-training, and ``{samples, epochs, train_acc, seconds}``."""
-    import time
-
+def pretrain_backbone(cfg: ContinualConfig, in_channels: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The backbone's state after digit pre-training, and ``{dataset, samples, epochs, train_acc, seconds}``."""
     started = time.perf_counter()
     torch.manual_seed(derive_seed(cfg.seed, "pretrain"))
     device = select_device()
@@ -41,11 +43,13 @@ def pretrain_backbone(cfg: ContinualConfig, in_channels: int) -> tuple[dict[str,
     backbone = VisionMamba(cfg.model, in_channels, cfg.data.image_size).to(device)
     head = nn.Linear(backbone.out_features, digits.num_classes).to(device)
     optimizer = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=cfg.pretrain.lr)
-    generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "pretrain", "batches"))
+    batches = shuffled_batches(
+        cfg.pretrain.batch_size, torch.Generator().manual_seed(derive_seed(cfg.seed, "pretrain", "batches"))
+    )
     correct = 0
     for _ in range(cfg.pretrain.epochs):
         correct = 0
-        for idx in torch.randperm(len(labels), generator=generator).split(cfg.pretrain.batch_size):
+        for idx in batches(len(labels)):
             optimizer.zero_grad(set_to_none=True)
             logits = head(backbone(images[idx]))
             F.cross_entropy(logits, labels[idx]).backward()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedray.clients.training import shuffled_batches
 from fedray.platform.config import load_config
 from fedray.platform.data.arrays import ImageArrays
 from fedray.platform.data.tasks import class_order, per_class_subset, split_tasks
@@ -152,12 +153,14 @@ class TaskStream:
         optimizer = self.learner.optimizer(self.model, task)
         milestones = sorted({max(1, math.floor(m * cfg.epochs + 0.5)) for m in cfg.milestones})  # half up
         schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.gamma)
-        generator = torch.Generator().manual_seed(derive_seed(self.cfg.seed, "batches", task))
+        batches = shuffled_batches(
+            cfg.batch_size, torch.Generator().manual_seed(derive_seed(self.cfg.seed, "batches", task))
+        )
         images, labels = data.train_images.to(self.device), data.train_labels.to(self.device)
         total, seen = 0.0, 0
         for _ in range(cfg.epochs):
             self.model.train()
-            for idx in torch.randperm(len(labels), generator=generator).split(cfg.batch_size):
+            for idx in batches(len(labels)):
                 optimizer.zero_grad(set_to_none=True)
                 loss = self.learner.loss(self.model, images[idx], labels[idx], task, offset)
                 loss.backward()
