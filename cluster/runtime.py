@@ -77,6 +77,13 @@ class InlineRuntime:
         """Construct the object now; resources are Ray's business and ignored here."""
         return InlineActor(cls(*_resolve(args), **kwargs), name or cls.__name__)
 
+    def submit(self, fn: Any, *args: Any, num_cpus: float = 1.0, num_gpus: float = 0.0, **kwargs: Any) -> InlineRef:
+        """Run the task now, in this process; its exception is delivered through ``get`` as Ray does."""
+        try:
+            return InlineRef(fn(*_resolve(args), **kwargs))
+        except Exception as exc:  # noqa: BLE001 - re-raised by get()
+            return InlineRef(error=exc)
+
     def put(self, value: Any) -> InlineRef:
         # Ray hands every consumer its own deserialised copy; so does the inline runtime.
         return InlineRef(copy.deepcopy(value))
@@ -131,6 +138,11 @@ class RayRuntime:
             refs = [a for a in (*args, *kwargs.values()) if isinstance(a, ray.ObjectRef)]
             self._restart_arguments.extend(refs)
         return ray.remote(cls).options(**options).remote(*args, **kwargs)
+
+    def submit(self, fn: Any, *args: Any, num_cpus: float = 1.0, num_gpus: float = 0.0, **kwargs: Any) -> Any:
+        import ray
+
+        return ray.remote(fn).options(num_cpus=num_cpus, num_gpus=num_gpus).remote(*args, **kwargs)
 
     def put(self, value: Any) -> Any:
         import ray

@@ -25,6 +25,9 @@ class Runtime(Protocol):
     ) -> Any:
         """Start ``cls(*args, **kwargs)`` as an actor with the given resources; return its handle."""
 
+    def submit(self, fn: Any, *args: Any, num_cpus: float = 1.0, num_gpus: float = 0.0, **kwargs: Any) -> Any:
+        """Run the module-level function ``fn(*args, **kwargs)`` as a task with the given resources; a reference."""
+
     def put(self, value: Any) -> Any:
         """Store ``value`` once and return a reference that can be passed to many calls."""
 

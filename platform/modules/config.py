@@ -42,3 +42,22 @@ class MambaConfig:
     delta_scale: float = 1.0
     scan: str = "auto"
     discretization: str = "mamba"
+
+
+@dataclass
+class UNetConfig:
+    """Sizes of the diffusion UNet (guided-diffusion's design, scaled down): ``model_channels`` × ``channel_mult``
+    per resolution level, ``num_res_blocks`` residual blocks per level, self-attention where the feature map's side is
+    in ``attention_resolutions`` (``num_head_channels`` per head when set, else ``num_heads`` heads), time embedding
+    as scale and shift of the normalisation (``scale_shift_norm``), resampling inside residual blocks
+    (``resblock_updown``) or by strided/nearest convolutions."""
+
+    model_channels: int = 32
+    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 2])
+    num_res_blocks: int = 2
+    attention_resolutions: list[int] = field(default_factory=lambda: [16, 8])
+    num_heads: int = 4
+    num_head_channels: int | None = None
+    dropout: float = 0.0
+    scale_shift_norm: bool = True
+    resblock_updown: bool = False

@@ -51,3 +51,18 @@ def test_killed_actor_fails_its_calls():
     rt.kill(actor)
     with pytest.raises(FedrayError, match="was killed"):
         rt.get(actor.add.remote(1))
+
+
+def _scale(values, factor=1):
+    if factor < 0:
+        raise ValueError("negative factor")
+    return [v * factor for v in values]
+
+
+def test_tasks_run_at_once_and_deliver_errors_on_get():
+    rt = InlineRuntime()
+    ref = rt.submit(_scale, rt.put([1, 2]), num_cpus=0.5, factor=3)
+    assert rt.get(ref) == [3, 6]
+    bad = rt.submit(_scale, [1], factor=-1)
+    with pytest.raises(ValueError, match="negative"):
+        rt.get(bad)
