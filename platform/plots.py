@@ -58,3 +58,29 @@ def matrix_plot(path: str | Path, matrix: Sequence[Sequence[float]], xlabel: str
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def image_grid(
+    path: str | Path, rows: Mapping[str, Sequence[object]], title: str, value_range: tuple[float, float] = (-1, 1)
+) -> Path:
+    """Grey images in a grid, one labelled row per entry of ``rows`` (each a sequence of 2-D arrays), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = max(len(images) for images in rows.values())
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.3 * cols + 1.2, 1.3 * len(rows) + 0.5), dpi=100, squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                ax.imshow(images[c], cmap="gray", vmin=value_range[0], vmax=value_range[1])
+        axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -54,6 +54,20 @@ WORKLOADS: dict[str, Workload] = {
             summary="class-incremental task streams as actors: Mamba-CL null-space projection and its baselines",
             num_cpus=1.0,
         ),
+        Workload(
+            name="purify",
+            entry="fedray.tasks.purify.run:run",
+            schema="fedray.tasks.purify.config:PurifyConfig",
+            summary="MR motion-artifact purification (PFAD): unconditional DDPM + alternate pixel/frequency masks",
+            num_cpus=1.0,
+        ),
+        Workload(
+            name="ood",
+            entry="fedray.tasks.ood.run:run",
+            schema="fedray.tasks.ood.config:OODConfig",
+            summary="OOD detection (DLSR): diffusion reconstruction of multi-layer encoder features",
+            num_cpus=1.0,
+        ),
     )
 }
 

@@ -1,0 +1,1 @@
+"""``fedray run ood``: DLSR feature-diffusion OOD detection and its baselines."""

@@ -1,0 +1,1 @@
+"""``fedray run purify``: PFAD motion-artifact purification of MR slices and its baselines."""

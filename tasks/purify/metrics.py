@@ -1,0 +1,34 @@
+"""Image quality of purified slices against the clean ones: PSNR and SSIM (scikit-image) in [0, 1], over the whole
+slice and inside its foreground mask."""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return np.clip((np.asarray(x, dtype=np.float64) + 1) / 2, 0, 1)
+
+
+def slice_quality(clean: np.ndarray, restored: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """PSNR/SSIM of one slice pair given in [−1, 1]; ``*_mask`` restrict both to ``mask``'s pixels."""
+    a, b = _unit(clean), _unit(restored)
+    ssim, ssim_map = structural_similarity(a, b, data_range=1.0, full=True, win_size=7)
+    mse_mask = float(np.mean((a[mask] - b[mask]) ** 2)) if mask.any() else float("nan")
+    return {
+        "psnr": float(peak_signal_noise_ratio(a, b, data_range=1.0)) if not np.array_equal(a, b) else float("inf"),
+        "ssim": float(ssim),
+        "psnr_mask": float(10 * np.log10(1.0 / mse_mask)) if mse_mask > 0 else float("inf"),
+        "ssim_mask": float(ssim_map[mask].mean()) if mask.any() else float("nan"),
+    }
+
+
+def quality(clean: np.ndarray, restored: np.ndarray, masks: np.ndarray) -> dict[str, float]:
+    """Mean and standard deviation over slices of every :func:`slice_quality` metric."""
+    rows = [slice_quality(c, r, m) for c, r, m in zip(clean, restored, masks, strict=True)]
+    out: dict[str, float] = {}
+    for key in rows[0]:
+        values = np.array([row[key] for row in rows])
+        out[key], out[f"{key}_std"] = float(values.mean()), float(values.std())
+    return out
