@@ -68,6 +68,20 @@ WORKLOADS: dict[str, Workload] = {
             summary="OOD detection (DLSR): diffusion reconstruction of multi-layer encoder features",
             num_cpus=1.0,
         ),
+        Workload(
+            name="sr",
+            entry="fedray.tasks.sr.run:run",
+            schema="fedray.tasks.sr.config:SRConfig",
+            summary="super-resolution (DiT-SR): ResShift diffusion with an isotropic Swin U-shape and AdaFM",
+            num_cpus=1.0,
+        ),
+        Workload(
+            name="distill",
+            entry="fedray.tasks.distill.run:run",
+            schema="fedray.tasks.distill.config:DistillConfig",
+            summary="one-step SR distillation (TAD-SR): regression, high-frequency score distillation, time-aware GAN",
+            num_cpus=1.0,
+        ),
     )
 }
 

@@ -61,3 +61,22 @@ class UNetConfig:
     dropout: float = 0.0
     scale_shift_norm: bool = True
     resblock_updown: bool = False
+
+
+@dataclass
+class SRNetConfig:
+    """Sizes of the DiT-SR network: a U-shape of ``model_channels`` × ``channel_mult`` with ``num_res_blocks`` residual
+    blocks per level, and at every level an isotropic transformer stage at ``embed_dim`` — ``depth`` Swin blocks with
+    ``window``×``window`` (shifted) windows, ``num_heads`` heads, MLP ``mlp_ratio`` — conditioned on the timestep by
+    ``modulation`` (``adafm``: DiT-SR's frequency modulation; ``adaln``: the ablation; ``none``)."""
+
+    model_channels: int = 32
+    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 2])
+    num_res_blocks: int = 1
+    embed_dim: int = 64
+    depth: int = 2
+    window: int = 8
+    num_heads: int = 2
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    modulation: str = "adafm"

@@ -8,6 +8,7 @@ import torch
 from fedray.platform.config import load_config
 from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.schedules import space_timesteps
+from fedray.platform.optim.ema_steps import load_state_arrays
 from fedray.tasks.purify.config import PurifyConfig
 from fedray.tasks.purify.pfad import lowpass, pfad_purify, sdedit_purify
 from fedray.tasks.purify.training import ResidualRestorer, State, build_diffusion, build_unet
@@ -16,8 +17,7 @@ DIFFUSION_METHODS = ("pfad", "lowband_ddpm", "sdedit")
 
 
 def _load(module: torch.nn.Module, state: State, device: torch.device) -> torch.nn.Module:
-    module.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-    return module.to(device).eval()
+    return load_state_arrays(module, state).to(device).eval()
 
 
 def purify_shard(config_yaml: str, method: str, state: State | None, corrupted: np.ndarray, seed: int) -> np.ndarray:

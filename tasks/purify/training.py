@@ -15,13 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from fedray.platform.config import load_config
 from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.gaussian import GaussianDiffusion
 from fedray.platform.modules.diffusion.schedules import beta_schedule
 from fedray.platform.modules.diffusion.unet import UNet
+from fedray.platform.optim.ema_steps import state_arrays, train_with_ema
 from fedray.platform.seeding import derive_seed, numpy_rng
 from fedray.tasks.purify.config import PurifyConfig
 from fedray.tasks.purify.motion import corrupt
@@ -63,41 +63,26 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return ((unit * scale).clamp(0, 1) * 2 - 1).contiguous()
 
 
-def _state(module: nn.Module) -> State:
-    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
-
-
 def _batches(cfg: PurifyConfig, train: np.ndarray, label: str):
-    """Yield (step, augmented clean batch) for ``train.steps`` steps, deterministically by seed."""
+    """``train.steps`` augmented clean batches, deterministically by seed."""
     generator = torch.Generator().manual_seed(derive_seed(cfg.seed, label, "batches"))
     images = torch.from_numpy(train).unsqueeze(1)
-    for step in range(cfg.train.steps):
+    for _ in range(cfg.train.steps):
         idx = torch.randint(len(images), (cfg.train.batch_size,), generator=generator)
-        batch = augment(images[idx], generator) if cfg.data.augment else images[idx]
-        yield step, batch
+        yield augment(images[idx], generator) if cfg.data.augment else images[idx]
 
 
 def _train(
     cfg: PurifyConfig, model: nn.Module, loss_of: Any, train: np.ndarray, label: str
 ) -> tuple[State, dict[str, Any]]:
     started = time.perf_counter()
-    device = select_device()
-    model = model.to(device)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema))
+    model = model.to(select_device())
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    curve, running = [], []
-    for step, batch in _batches(cfg, train, label):
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_of(model, batch, step)
-        loss.backward()
-        optimizer.step()
-        ema.update_parameters(model)
-        running.append(loss.item())
-        if (step + 1) % cfg.train.log_every == 0 or step + 1 == cfg.train.steps:
-            curve.append({"step": step + 1, "loss": float(np.mean(running))})
-            running = []
+    ema, curve = train_with_ema(
+        model, loss_of, _batches(cfg, train, label), optimizer, cfg.train.ema, cfg.train.log_every
+    )
     info = {"steps": cfg.train.steps, "loss_curve": curve, "seconds": time.perf_counter() - started}
-    return _state(ema.module), info
+    return state_arrays(ema), info
 
 
 def train_ddpm(config_yaml: str, train: np.ndarray) -> tuple[State, dict[str, Any]]:

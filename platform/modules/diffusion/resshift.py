@@ -1,0 +1,129 @@
+"""Residual-shifting diffusion (ResShift) for image restoration: the chain moves from the high-quality image x₀ to
+the degraded image y₀ (plus noise) instead of to pure noise, so a handful of steps suffice.
+
+q(x_t | x₀, y₀) = N(x₀ + η_t (y₀ − x₀), κ² η_t I); α_t = η_t − η_{t−1}, η_{−1} = 0 (0-based t here, the official
+code's convention); posterior q(x_{t−1} | x_t, x₀) = N((η_{t−1}/η_t) x_t + (α_t/η_t) x₀, κ² (η_{t−1}/η_t) α_t I).
+The network predicts x₀ from a rescaled x_t, the time index and the conditioning image. Computed in float64 numpy
+and cast when used, like :mod:`gaussian`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+
+from fedray.platform.modules.diffusion.gaussian import gaussian_like, mean_flat
+
+Scaling = Literal["latent", "pixel", "none"]
+
+
+class Restorer(Protocol):
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor: ...
+
+
+def resshift_sqrt_etas(
+    steps: int, kappa: float = 2.0, power: float = 0.3, min_noise_level: float = 0.04, etas_end: float = 0.99
+) -> np.ndarray:
+    """The "exponential" schedule: √η_t = √η_1 · b^{β_t}, β_t = ((t−1)/(T−1))^p · (T−1), b = (√η_T/√η_1)^{1/(T−1)},
+    √η_1 = min(min_noise_level/κ, min_noise_level), √η_T = ``etas_end`` (t = 1..T; returned 0-based)."""
+    if steps < 2:
+        raise ValueError(f"a ResShift schedule needs at least 2 steps, got {steps}")
+    first = min(min_noise_level / kappa, min_noise_level)
+    base = (etas_end / first) ** (1 / (steps - 1))
+    exponents = ((np.arange(steps, dtype=np.float64) / (steps - 1)) ** power) * (steps - 1)
+    return first * base**exponents
+
+
+class ResShiftDiffusion:
+    """The process for one schedule; ``scaling`` is how x_t is normalised before the network sees it
+    (``latent``: x/√(κ²η_t + 1); ``pixel``: x/(3κ√η_t + 1); ``none``)."""
+
+    def __init__(self, sqrt_etas: np.ndarray, kappa: float = 2.0, scaling: Scaling = "pixel") -> None:
+        if scaling not in ("latent", "pixel", "none"):
+            raise ValueError(f"scaling must be latent, pixel or none, got {scaling!r}")
+        self.sqrt_etas = np.asarray(sqrt_etas, dtype=np.float64)
+        self.etas = self.sqrt_etas**2
+        self.etas_prev = np.append(0.0, self.etas[:-1])
+        self.kappa, self.scaling = kappa, scaling
+        self.num_timesteps = len(self.etas)
+
+    @staticmethod
+    def _at(values: np.ndarray, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(values).to(device=t.device)[t].to(like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+
+    def q_sample(self, x0: torch.Tensor, y0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = x₀ + η_t (y₀ − x₀) + κ √η_t ε."""
+        return x0 + self._at(self.etas, t, x0) * (y0 - x0) + self.kappa * self._at(self.sqrt_etas, t, x0) * noise
+
+    def prior_sample(self, y0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_{T−1} = y₀ + κ √η_{T−1} ε, where sampling starts."""
+        return y0 + self.kappa * float(self.sqrt_etas[-1]) * noise
+
+    def q_posterior(self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of q(x_{t−1} | x_t, x₀)."""
+        eta, prev = self._at(self.etas, t, xt), self._at(self.etas_prev, t, xt)
+        mean = prev / eta * xt + (eta - prev) / eta * x0
+        return mean, self.kappa**2 * prev / eta * (eta - prev)
+
+    def scale_input(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.scaling == "latent":
+            return xt / torch.sqrt(self.kappa**2 * self._at(self.etas, t, xt) + 1)
+        if self.scaling == "pixel":
+            return xt / (3 * self.kappa * self._at(self.sqrt_etas, t, xt) + 1)
+        return xt
+
+    def predict_x0(self, model: Restorer, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return model(self.scale_input(xt, t), t, cond)
+
+    def training_loss(
+        self,
+        model: Restorer,
+        x0: torch.Tensor,
+        y0: torch.Tensor,
+        t: torch.Tensor,
+        noise: torch.Tensor,
+        cond: torch.Tensor,
+    ) -> torch.Tensor:
+        """Per-sample MSE of the x₀ prediction at x_t = q_sample(x₀, y₀, t, ε)."""
+        return mean_flat((self.predict_x0(model, self.q_sample(x0, y0, t, noise), t, cond) - x0) ** 2)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        model: Restorer,
+        y0: torch.Tensor,
+        cond: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        clip: bool = True,
+    ) -> torch.Tensor:
+        """Ancestral sampling from x_{T−1} = y₀ + κ√η_{T−1} ε down to x₀ (no noise at the last step)."""
+        x = self.prior_sample(y0, gaussian_like(y0, generator) if noise is None else noise)
+        for index in range(self.num_timesteps - 1, -1, -1):
+            t = torch.full((len(y0),), index, device=y0.device, dtype=torch.long)
+            x0 = self.predict_x0(model, x, t, cond)
+            if clip:
+                x0 = x0.clamp(-1, 1)
+            mean, var = self.q_posterior(x0, x, t)
+            x = mean + torch.sqrt(var) * gaussian_like(x, generator) if index > 0 else mean
+        return x
+
+    def ddim_step(self, x0: torch.Tensor, xt: torch.Tensor, y0: torch.Tensor, t: int) -> torch.Tensor:
+        """The deterministic step x_{t−1} = x̂₀ + η_{t−1}(y₀ − x̂₀) + √(η_{t−1}/η_t)·(x_t − x̂₀ − η_t(y₀ − x̂₀))."""
+        eta, prev = float(self.etas[t]), float(self.etas_prev[t])
+        return x0 + prev * (y0 - x0) + math.sqrt(prev / eta) * (xt - x0 - eta * (y0 - x0))
+
+    @torch.no_grad()
+    def ddim_sample(
+        self, model: Restorer, y0: torch.Tensor, cond: torch.Tensor, noise: torch.Tensor, clip: bool = True
+    ) -> torch.Tensor:
+        """Deterministic multi-step sampling from x_{T−1} = y₀ + κ√η_{T−1} ε (TAD-SR's teacher targets)."""
+        x = self.prior_sample(y0, noise)
+        for index in range(self.num_timesteps - 1, -1, -1):
+            t = torch.full((len(y0),), index, device=y0.device, dtype=torch.long)
+            x0 = self.predict_x0(model, x, t, cond)
+            x = self.ddim_step(x0.clamp(-1, 1) if clip else x0, x, y0, index)
+        return x
