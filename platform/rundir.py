@@ -82,3 +82,11 @@ class RunDir:
         path = self.checkpoint(name)
         save_arrays(path, arrays, {k: str(v) for k, v in metadata.items()})
         return path
+
+    def save_trained(self, name: str, state: Mapping[str, np.ndarray], info: dict[str, Any], label: str) -> None:
+        """Checkpoint a model a task just trained (``checkpoints/<name>.safetensors``), log its loss curve as
+        ``{"phase": "train", label: name, **point}`` records, and mark ``info`` as trained in this run."""
+        self.save_checkpoint(name, state, {"steps": info.get("steps", "")})
+        for point in info.get("loss_curve", []):
+            self.log({"phase": "train", label: name, **point})
+        info["source"] = "trained in this run"

@@ -52,9 +52,7 @@ def _students(cfg: DistillConfig, runtime: Runtime, run_dir: RunDir, teacher_yam
     with StepProgress("student", len(pending)) as progress:
         for variant, ref in pending.items():
             states[variant], info[variant] = runtime.get(ref)
-            run_dir.save_checkpoint(variant, states[variant], {"steps": cfg.train.steps})
-            for point in info[variant]["loss_curve"]:
-                run_dir.log({"phase": "train", "variant": variant, **point})
+            run_dir.save_trained(variant, states[variant], info[variant], label="variant")
             progress.advance({"loss": info[variant]["loss_curve"][-1]["loss"]})
     return states, info
 

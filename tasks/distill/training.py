@@ -54,14 +54,19 @@ def load_teacher(tcfg: SRConfig, method: str, state: dict[str, np.ndarray], devi
     return teacher
 
 
-def teacher_targets(config_yaml: str, teacher_yaml: str, teacher_state: dict, images: list[Image]) -> Targets:
-    """Crops, conditions, z_T noise and the teacher's deterministic T-step outputs for every training step."""
+def _setup(
+    config_yaml: str, teacher_yaml: str, teacher_state: dict
+) -> tuple[DistillConfig, SRConfig, torch.device, nn.Module, ResShiftDiffusion]:
     cfg = load_config(DistillConfig, text=config_yaml)
     torch.set_num_threads(cfg.train.threads)
     tcfg = teacher_config(cfg, teacher_yaml)
     device = select_device()
-    teacher = load_teacher(tcfg, cfg.teacher.method, teacher_state, device)
-    diffusion = build_resshift(tcfg)
+    return cfg, tcfg, device, load_teacher(tcfg, cfg.teacher.method, teacher_state, device), build_resshift(tcfg)
+
+
+def teacher_targets(config_yaml: str, teacher_yaml: str, teacher_state: dict, images: list[Image]) -> Targets:
+    """Crops, conditions, z_T noise and the teacher's deterministic T-step outputs for every training step."""
+    cfg, tcfg, device, teacher, diffusion = _setup(config_yaml, teacher_yaml, teacher_state)
     generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "distill", "z_T"))
     parts: dict[str, list[np.ndarray]] = {"hr": [], "cond": [], "eps": [], "target": []}
     for hr, cond in training_pairs(tcfg, images, device):
@@ -90,12 +95,7 @@ def train_student(
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """One-step student (a copy of the teacher run at t = T−1) trained with ``variant``'s losses; EMA weights and
     ``{loss_curve (total and per term), seconds}``."""
-    cfg = load_config(DistillConfig, text=config_yaml)
-    torch.set_num_threads(cfg.train.threads)
-    tcfg = teacher_config(cfg, teacher_yaml)
-    device = select_device()
-    teacher = load_teacher(tcfg, cfg.teacher.method, teacher_state, device)
-    diffusion = build_resshift(tcfg)
+    cfg, _, device, teacher, diffusion = _setup(config_yaml, teacher_yaml, teacher_state)
     student = copy.deepcopy(teacher).train().requires_grad_(True)
     torch.manual_seed(derive_seed(cfg.seed, "distill", variant, "init"))  # the discriminator's initial weights
     ema = AveragedModel(student, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema))
@@ -152,4 +152,8 @@ def train_student(
         if (step + 1) % cfg.train.log_every == 0 or step + 1 == cfg.train.steps:
             curve.append({"step": step + 1, **{k: float(np.mean(v)) for k, v in window.items()}})
             window = {}
-    return state_arrays(ema.module), {"loss_curve": curve, "seconds": time.perf_counter() - started}
+    return state_arrays(ema.module), {
+        "steps": cfg.train.steps,
+        "loss_curve": curve,
+        "seconds": time.perf_counter() - started,
+    }

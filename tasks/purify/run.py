@@ -59,10 +59,7 @@ def _train_models(cfg: PurifyConfig, runtime: Runtime, run_dir: RunDir, train: n
         )
     for name, ref in pending.items():
         states[name], info[name] = runtime.get(ref)
-        run_dir.save_checkpoint(name, states[name], {"steps": cfg.train.steps})
-        for point in info[name]["loss_curve"]:
-            run_dir.log({"phase": "train", "model": name, **point})
-        info[name]["source"] = "trained in this run"
+        run_dir.save_trained(name, states[name], info[name], label="model")
     return states, info
 
 

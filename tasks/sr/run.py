@@ -57,10 +57,7 @@ def trained_states(cfg: SRConfig, runtime: Runtime, run_dir: RunDir, images) -> 
     with StepProgress("trained method", len(pending)) as progress:
         for method, ref in pending.items():
             states[method], info[method] = runtime.get(ref)
-            run_dir.save_checkpoint(method, states[method], {"steps": cfg.train.steps})
-            for point in info[method]["loss_curve"]:
-                run_dir.log({"phase": "train", "method": method, **point})
-            info[method]["source"] = "trained in this run"
+            run_dir.save_trained(method, states[method], info[method], label="method")
             progress.advance({"loss": info[method]["loss_curve"][-1]["loss"]})
     return states, info
 

@@ -1,0 +1,76 @@
+"""DiT-SR against its baselines, then TAD-SR distillation of the trained DiT-SR teacher, on held-out photographs.
+
+Runs ``fedray run sr`` (each method trained as its own Ray task on the same crops) and then, unless ``--no-distill``,
+``fedray run distill`` with that run's ``dit_sr`` as the teacher (targets once, the student variants as parallel
+tasks). Prints one JSON document and two tables: PSNR/SSIM on Y, seconds per image and parameters per SR method;
+PSNR/SSIM, sharpness and milliseconds per image per student, the teacher and bicubic. Usage::
+
+    python benchmarks/sr_methods.py --root runs/bench-sr --out benchmarks/results/sr_x4.json
+    python benchmarks/sr_methods.py --extra data.scale=2 --distill-extra train.steps=100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def fedray(workload: str, args: list[str], root: str, name: str) -> dict:
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    cmd = [sys.executable, "-m", "fedray.cluster.cli", "run", workload, *args, f"run.root={root}", f"run.name={name}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{workload} {name} failed:\n{proc.stderr[-3000:]}")
+    return json.loads((Path(root) / workload / name / "metrics.json").read_text())
+
+
+def sr_table(summary: dict) -> str:
+    lines = [f"{'method':<14} {'PSNR-Y':>14} {'SSIM-Y':>7} {'PSNR':>7} {'s/img':>8} {'params':>9}"]
+    for method, r in summary["results"].items():
+        params = f"{r['parameters'] / 1e6:.2f}M" if r.get("parameters") else "-"
+        lines.append(f"{method:<14} {r['psnr_y']:>7.2f}±{r['psnr_y_std']:<5.2f} {r['ssim_y']:>7.4f} {r['psnr']:>7.2f} "
+                     f"{r['seconds_per_image']:>8.4f} {params:>9}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def distill_table(summary: dict) -> str:
+    lines = [f"{'model':<17} {'PSNR-Y':>7} {'SSIM-Y':>7} {'sharpness':>9} {'ms/img':>8}"]
+    for name, r in summary["results"].items():
+        quality = f"{r['psnr_y']:>7.2f} {r['ssim_y']:>7.4f} {r['sharpness']:>9.3f}"
+        lines.append(f"{name:<17} {quality} {r['ms_per_image']:>8.2f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="runs/bench-sr", help="run root (kept: the distillation reads the teacher)")
+    parser.add_argument("--extra", nargs="*", default=[], help="overrides for the sr run")
+    parser.add_argument("--distill-extra", nargs="*", default=[], help="overrides for the distill run")
+    parser.add_argument("--no-distill", action="store_true")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args()
+    results: dict = {"config": {"sr": args.extra, "distill": args.distill_extra}, "seconds": {}}
+    start = time.perf_counter()
+    results["sr"] = fedray("sr", args.extra, args.root, "main")
+    results["seconds"]["sr"] = time.perf_counter() - start
+    if not args.no_distill:
+        start = time.perf_counter()
+        teacher = [f"teacher.run_dir={Path(args.root) / 'sr' / 'main'}", *args.distill_extra]
+        results["distill"] = fedray("distill", teacher, args.root, "main")
+        results["seconds"]["distill"] = time.perf_counter() - start
+    text = json.dumps(results, indent=1)
+    print(text)
+    print(sr_table(results["sr"]))
+    if "distill" in results:
+        print(distill_table(results["distill"]))
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
