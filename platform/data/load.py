@@ -22,12 +22,13 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
     return resize(images, (len(images), size, size), order=1, anti_aliasing=True, preserve_range=True)
 
 
-def _stratified_subset(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """``count`` indices drawn with each class keeping its share (scikit-learn's stratified split, seeded)."""
-    if count >= len(labels):
+def stratified_subset(labels: np.ndarray, count: int | None, seed: int, label: str = "subset") -> np.ndarray:
+    """Sorted indices of ``count`` samples, each class keeping its share (scikit-learn's stratified split, seeded by
+    ``seed`` and ``label``); all of them for None or a count at least the size."""
+    if count is None or count >= len(labels):
         return np.arange(len(labels))
     keep, _ = train_test_split(
-        np.arange(len(labels)), train_size=count, stratify=labels, random_state=derive_seed(seed, "subset") % 2**32
+        np.arange(len(labels)), train_size=count, stratify=labels, random_state=derive_seed(seed, label) % 2**32
     )
     return np.sort(keep)
 
@@ -69,7 +70,7 @@ def load_dataset(cfg: DataConfig, seed: int) -> ImageArrays:
     else:  # the schema's Literal makes this unreachable from a validated config
         raise DataError(f"unknown dataset {cfg.name!r}")
     if cfg.max_samples is not None:
-        keep = _stratified_subset(labels, cfg.max_samples, seed)
+        keep = stratified_subset(labels, cfg.max_samples, seed)
         images, labels = images[keep], labels[keep]
     images = _resize(images.astype(np.float32), cfg.image_size)[:, None].astype(np.float32)
     return ImageArrays(images, labels.astype(np.int64), int(labels.max()) + 1, cfg.name)

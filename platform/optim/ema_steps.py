@@ -56,13 +56,3 @@ def warmup_cosine(
         return floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def state_arrays(module: nn.Module) -> dict[str, np.ndarray]:
-    """A module's state as numpy arrays (for safetensors checkpoints and Ray transfers)."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
-
-
-def load_state_arrays(module: nn.Module, state: dict[str, np.ndarray]) -> nn.Module:
-    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
-    return module

@@ -23,7 +23,7 @@ from fedray.platform.data.natural import Image
 from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion
 from fedray.platform.modules.discriminator import TimeAwareDiscriminator
-from fedray.platform.optim.ema_steps import load_state_arrays, state_arrays
+from fedray.platform.modules.state import load_state_arrays, state_arrays
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.distill.config import DistillConfig
 from fedray.tasks.distill.losses import (

@@ -8,7 +8,7 @@ import torch
 from fedray.platform.config import load_config
 from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.schedules import space_timesteps
-from fedray.platform.optim.ema_steps import load_state_arrays
+from fedray.platform.modules.state import load_state_arrays
 from fedray.tasks.purify.config import PurifyConfig
 from fedray.tasks.purify.pfad import lowpass, pfad_purify, sdedit_purify
 from fedray.tasks.purify.training import ResidualRestorer, State, build_diffusion, build_unet

@@ -21,7 +21,8 @@ from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.gaussian import GaussianDiffusion
 from fedray.platform.modules.diffusion.schedules import beta_schedule
 from fedray.platform.modules.diffusion.unet import UNet
-from fedray.platform.optim.ema_steps import state_arrays, train_with_ema
+from fedray.platform.modules.state import state_arrays
+from fedray.platform.optim.ema_steps import train_with_ema
 from fedray.platform.seeding import derive_seed, numpy_rng
 from fedray.tasks.purify.config import PurifyConfig
 from fedray.tasks.purify.motion import corrupt

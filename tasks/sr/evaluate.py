@@ -9,7 +9,7 @@ import torch
 
 from fedray.platform.config import load_config
 from fedray.platform.device import select_device
-from fedray.platform.optim.ema_steps import load_state_arrays
+from fedray.platform.modules.state import load_state_arrays
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.sr.config import SRConfig
 from fedray.tasks.sr.models import DIFFUSION_METHODS, build_network, build_resshift

@@ -15,7 +15,8 @@ from torch import nn
 from fedray.platform.config import load_config
 from fedray.platform.data.natural import Image
 from fedray.platform.device import select_device
-from fedray.platform.optim.ema_steps import state_arrays, train_with_ema, warmup_cosine
+from fedray.platform.modules.state import state_arrays
+from fedray.platform.optim.ema_steps import train_with_ema, warmup_cosine
 from fedray.platform.seeding import derive_seed, numpy_rng
 from fedray.tasks.sr.config import SRConfig
 from fedray.tasks.sr.data import degrade, random_crops, upsampled

@@ -1,0 +1,54 @@
+"""``fedray run ood`` on Ray: every heavy step is a Ray task, and the numbers are those of the inline runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fedray.cluster.launch import resolve_config, run_workload
+
+pytestmark = pytest.mark.ray
+
+TINY = [
+    "data.id=digits",
+    "data.train_samples=600",
+    "encoder.widths=[8,16,32,64]",
+    "encoder.epochs=2",
+    "lfdn.epochs=2",
+    "lfdn.depth=2",
+    "lfdn.width=64",
+    "ood.sets=[lfw,uniform_noise]",
+    "ood.noise_samples=60",
+    "ood.max_per_set=80",
+    "inference.t=[3,5]",
+    "inference.throughput_samples=50",
+    "baselines.knn_k=10",
+    "num_cpus=1",
+    "threads=1",
+]
+
+
+def test_ray_tasks_give_the_inline_numbers(ray_session, tmp_path: Path):
+    results = {}
+    for mode in ("inline", "local"):
+        cfg = resolve_config(
+            "ood", overrides=[*TINY, f"cluster.mode={mode}", f"run.name={mode}", f"run.root={tmp_path}"]
+        )
+        results[mode], _ = run_workload("ood", cfg)
+        assert results[mode]["runtime"] == mode
+    inline, ray_run = results["inline"], results["local"]
+    assert set(ray_run["scores"]) == set(inline["scores"]) and "mfsim_t5" in ray_run["scores"]
+    for name, m in inline["scores"].items():
+        for metric in ("auroc", "fpr95"):
+            assert ray_run["scores"][name][metric] == pytest.approx(m[metric], abs=1e-9), (name, metric)
+    assert ray_run["encoder"]["losses"] == pytest.approx(inline["encoder"]["losses"], abs=1e-9)
+    assert ray_run["lfdn"]["losses"] == pytest.approx(inline["lfdn"]["losses"], abs=1e-9)
+
+
+def test_a_task_that_cannot_be_placed_is_refused_not_left_waiting(ray_session, tmp_path: Path):
+    from fedray.platform.errors import ConfigError
+
+    cfg = resolve_config("ood", overrides=[*TINY, "num_cpus=3", "cluster.mode=local", f"run.root={tmp_path}"])
+    with pytest.raises(ConfigError, match="each task asks for num_cpus=3, num_gpus=0; the cluster has 2 CPUs"):
+        run_workload("ood", cfg)
