@@ -16,8 +16,9 @@ METHODS = ("pfad", "lowband_ddpm", "sdedit", "lowpass", "supervised")
 class SliceData:
     """2-D slices of MR volumes, min–max normalised to [−1, 1].
 
-    ``source=templates``: training slices from nilearn's bundled MNI152 T1 template; test slices from
-    ``test_volume`` (Debian ``mricron-data``'s ch2 brain, a different head) when that file exists, else from MNI152
+    ``source=templates``: training slices from nilearn's bundled MNI152 T1 template (skull-stripped); test slices
+    from ``test_volume`` (Debian ``mricron-data``'s ch2bet, a different head, skull-stripped alike — the
+    unstripped ch2 would test on anatomy the model never saw) when that file exists, else from MNI152
     slices disjoint from (and at least ``gap`` slices away from) the training slices. ``source=folder``: ``path/train``
     and ``path/test`` hold NIfTI volumes (``.nii``/``.nii.gz``, sliced like the templates) and/or 2-D images (PNG,
     JPEG, TIFF, ``.npy``); unreadable files are skipped and counted. Slices with less than ``min_brain_fraction`` of
@@ -26,7 +27,7 @@ class SliceData:
 
     source: Literal["templates", "folder"] = "templates"
     path: str | None = None
-    test_volume: str = "/usr/share/mricron/templates/ch2.nii.gz"
+    test_volume: str = "/usr/share/mricron/templates/ch2bet.nii.gz"
     axis: int = 2  # slicing axis of a volume (2: axial for RAS-oriented templates)
     image_size: int = 32
     min_brain_fraction: float = 0.3

@@ -1,9 +1,9 @@
 """MR slices for purification: NIfTI volumes (nibabel) or 2-D images, cut, filtered, squared and normalised.
 
-The default trains on nilearn's bundled MNI152 T1 template and tests on another head (Debian ``mricron-data``'s ch2)
-when it is installed; without it, test slices are a disjoint subset of the template's, kept ``gap`` slices away from
-every training slice. Foreground ("brain") pixels are those above 5 % of the volume's (or image's) 99th percentile
-[fedray: the papers' data come skull-stripped or masked; the templates do not].
+The default trains on nilearn's bundled MNI152 T1 template and tests on another head (Debian ``mricron-data``'s
+ch2bet, skull-stripped like the template) when it is installed; without it, test slices are a disjoint subset of the
+template's, kept ``gap`` slices away from every training slice. Foreground pixels are those above 5 % of the
+volume's (or image's) 99th percentile [fedray: a fixed rule, since neither template ships a brain mask].
 """
 
 from __future__ import annotations
