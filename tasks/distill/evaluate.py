@@ -9,6 +9,7 @@ import torch
 
 from fedray.platform.config import load_config
 from fedray.platform.device import select_device
+from fedray.platform.modules.state import as_tensor
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.distill.training import load_teacher
 from fedray.tasks.sr.config import SRConfig
@@ -24,7 +25,7 @@ def one_step(
     device = select_device()
     model = load_teacher(tcfg, method, state, device)
     diffusion = build_resshift(tcfg)
-    inputs = torch.from_numpy(cond).to(device)
+    inputs = as_tensor(cond).to(device)
     eps = torch.randn(inputs.shape, generator=torch.Generator().manual_seed(derive_seed(seed, "distill", "eval")))
     last = diffusion.num_timesteps - 1
 

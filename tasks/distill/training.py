@@ -23,7 +23,7 @@ from fedray.platform.data.natural import Image
 from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion
 from fedray.platform.modules.discriminator import TimeAwareDiscriminator
-from fedray.platform.modules.state import load_state_arrays, state_arrays
+from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.distill.config import DistillConfig
 from fedray.tasks.distill.losses import (
@@ -114,8 +114,7 @@ def train_student(
     window: dict[str, list[float]] = {}
     for step in range(cfg.train.steps):
         hr, cond, eps, target = (
-            torch.from_numpy(targets[k][step * batch : (step + 1) * batch]).to(device)
-            for k in ("hr", "cond", "eps", "target")
+            as_tensor(targets[k][step * batch : (step + 1) * batch]).to(device) for k in ("hr", "cond", "eps", "target")
         )
         t_last = torch.full((len(hr),), last, device=device, dtype=torch.long)
         z_hat = student(diffusion.scale_input(diffusion.prior_sample(cond, eps), t_last), t_last, cond)

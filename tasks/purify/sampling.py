@@ -8,7 +8,7 @@ import torch
 from fedray.platform.config import load_config
 from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.schedules import space_timesteps
-from fedray.platform.modules.state import load_state_arrays
+from fedray.platform.modules.state import as_tensor, load_state_arrays
 from fedray.tasks.purify.config import PurifyConfig
 from fedray.tasks.purify.pfad import lowpass, pfad_purify, sdedit_purify
 from fedray.tasks.purify.training import ResidualRestorer, State, build_diffusion, build_unet
@@ -37,7 +37,7 @@ def purify_shard(config_yaml: str, method: str, state: State | None, corrupted: 
     out = []
     with torch.no_grad():
         for start in range(0, len(corrupted), cfg.pfad.batch_size):
-            y = torch.from_numpy(corrupted[start : start + cfg.pfad.batch_size]).unsqueeze(1).to(device)
+            y = as_tensor(corrupted[start : start + cfg.pfad.batch_size]).unsqueeze(1).to(device)
             if method in ("pfad", "lowband_ddpm"):
                 x = pfad_purify(
                     diffusion,

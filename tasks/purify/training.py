@@ -21,7 +21,7 @@ from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.gaussian import GaussianDiffusion
 from fedray.platform.modules.diffusion.schedules import beta_schedule
 from fedray.platform.modules.diffusion.unet import UNet
-from fedray.platform.modules.state import state_arrays
+from fedray.platform.modules.state import as_tensor, state_arrays
 from fedray.platform.optim.ema_steps import train_with_ema
 from fedray.platform.seeding import derive_seed, numpy_rng
 from fedray.tasks.purify.config import PurifyConfig
@@ -67,7 +67,7 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def _batches(cfg: PurifyConfig, train: np.ndarray, label: str):
     """``train.steps`` augmented clean batches, deterministically by seed."""
     generator = torch.Generator().manual_seed(derive_seed(cfg.seed, label, "batches"))
-    images = torch.from_numpy(train).unsqueeze(1)
+    images = as_tensor(train).unsqueeze(1)
     for _ in range(cfg.train.steps):
         idx = torch.randint(len(images), (cfg.train.batch_size,), generator=generator)
         yield augment(images[idx], generator) if cfg.data.augment else images[idx]

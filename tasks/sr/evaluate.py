@@ -9,7 +9,7 @@ import torch
 
 from fedray.platform.config import load_config
 from fedray.platform.device import select_device
-from fedray.platform.modules.state import load_state_arrays
+from fedray.platform.modules.state import as_tensor, load_state_arrays
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.sr.config import SRConfig
 from fedray.tasks.sr.models import DIFFUSION_METHODS, build_network, build_resshift
@@ -34,7 +34,7 @@ def super_resolve(
             return diffusion.sample(model, batch, batch, generator=generator)
         return model(batch)
 
-    inputs = torch.from_numpy(cond).to(device)
+    inputs = as_tensor(cond).to(device)
     with torch.no_grad():
         run(inputs[: min(2, len(inputs))])  # warm-up: FFT plans, allocator
         if device.type == "cuda":
