@@ -14,9 +14,9 @@ from fedray.platform.errors import DataError
 from fedray.platform.io import load_arrays
 from fedray.platform.metrics.image import laplacian_variance_ratio, mean_quality
 from fedray.platform.plots import image_grid
-from fedray.platform.progress import StepProgress
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import Runtime
+from fedray.platform.trained import collect_trained
 from fedray.tasks.distill.config import DistillConfig
 from fedray.tasks.distill.evaluate import one_step
 from fedray.tasks.distill.training import teacher_targets, train_student
@@ -49,12 +49,8 @@ def _students(cfg: DistillConfig, runtime: Runtime, run_dir: RunDir, teacher_yam
         for variant in missing:
             pending[variant] = runtime.submit(train_student, config_yaml, variant, teacher_yaml, teacher_ref, targets,
                                               num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus)  # fmt: skip
-    with StepProgress("student", len(pending)) as progress:
-        for variant, ref in pending.items():
-            states[variant], info[variant] = runtime.get(ref)
-            run_dir.save_trained(variant, states[variant], info[variant], label="variant")
-            progress.advance({"loss": info[variant]["loss_curve"][-1]["loss"]})
-    return states, info
+    trained, trained_info = collect_trained(runtime, run_dir, pending, label="variant")
+    return {**states, **trained}, {**info, **trained_info}
 
 
 def run(cfg: DistillConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:

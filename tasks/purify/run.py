@@ -21,6 +21,7 @@ from fedray.platform.progress import StepProgress
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import Runtime
 from fedray.platform.seeding import derive_seed, numpy_rng
+from fedray.platform.trained import collect_trained
 from fedray.tasks.purify.config import PurifyConfig
 from fedray.tasks.purify.data import load_slices
 from fedray.tasks.purify.metrics import quality
@@ -57,10 +58,8 @@ def _train_models(cfg: PurifyConfig, runtime: Runtime, run_dir: RunDir, train: n
         pending[name] = runtime.submit(
             trainers[name], to_yaml(cfg), train_ref, num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus
         )
-    for name, ref in pending.items():
-        states[name], info[name] = runtime.get(ref)
-        run_dir.save_trained(name, states[name], info[name], label="model")
-    return states, info
+    trained, trained_info = collect_trained(runtime, run_dir, pending, label="model")
+    return {**states, **trained}, {**info, **trained_info}
 
 
 def _output_path(run_dir: RunDir, setting: str, method: str, sample: int) -> Path:

@@ -14,10 +14,10 @@ from fedray.platform.config import to_yaml
 from fedray.platform.io import load_arrays
 from fedray.platform.metrics.image import mean_quality
 from fedray.platform.plots import image_grid
-from fedray.platform.progress import StepProgress
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import Runtime
 from fedray.platform.seeding import numpy_rng
+from fedray.platform.trained import collect_trained
 from fedray.tasks.sr.config import SRConfig
 from fedray.tasks.sr.data import degrade, load_images, random_crops, upsampled
 from fedray.tasks.sr.evaluate import super_resolve
@@ -54,12 +54,8 @@ def trained_states(cfg: SRConfig, runtime: Runtime, run_dir: RunDir, images) -> 
         pending[method] = runtime.submit(
             train_method, to_yaml(cfg), method, images_ref, num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus
         )
-    with StepProgress("trained method", len(pending)) as progress:
-        for method, ref in pending.items():
-            states[method], info[method] = runtime.get(ref)
-            run_dir.save_trained(method, states[method], info[method], label="method")
-            progress.advance({"loss": info[method]["loss_curve"][-1]["loss"]})
-    return states, info
+    trained, trained_info = collect_trained(runtime, run_dir, pending, label="method")
+    return {**states, **trained}, {**info, **trained_info}
 
 
 def run(cfg: SRConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
