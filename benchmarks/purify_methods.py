@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from workload_run import run_workload
+
 
 def fedray(args: list[str], root: str, name: str) -> dict:
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    cmd = [sys.executable, "-m", "fedray.cluster.cli", "run", "purify", *args, f"run.root={root}", f"run.name={name}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads((Path(root) / "purify" / name / "metrics.json").read_text())
+    return run_workload("purify", args, root, name)
 
 
 def table(results: dict) -> str:

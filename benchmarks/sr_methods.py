@@ -14,20 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-
-def fedray(workload: str, args: list[str], root: str, name: str) -> dict:
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    cmd = [sys.executable, "-m", "fedray.cluster.cli", "run", workload, *args, f"run.root={root}", f"run.name={name}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{workload} {name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads((Path(root) / workload / name / "metrics.json").read_text())
+from workload_run import run_workload
 
 
 def sr_table(summary: dict) -> str:
@@ -64,14 +54,14 @@ def main() -> None:
         results["sr"] = json.loads((sr_dir / "metrics.json").read_text())
     else:
         sr_dir = Path(args.root) / "sr" / "main"
-        results["sr"] = fedray("sr", args.extra, args.root, "main")
+        results["sr"] = run_workload("sr", args.extra, args.root, "main")
         results["seconds"]["sr"] = time.perf_counter() - start
     if args.distill_from:
         results["distill"] = json.loads((Path(args.distill_from) / "metrics.json").read_text())
     elif not args.no_distill:
         start = time.perf_counter()
         teacher = [f"teacher.run_dir={sr_dir}", *args.distill_extra]
-        results["distill"] = fedray("distill", teacher, args.root, "main")
+        results["distill"] = run_workload("distill", teacher, args.root, "main")
         results["seconds"]["distill"] = time.perf_counter() - start
     text = json.dumps(results, indent=1)
     print(text)

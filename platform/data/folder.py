@@ -61,7 +61,7 @@ def find_images(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def _as_channels(image: np.ndarray, channels: int) -> np.ndarray:
+def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
     """``[H, W, channels]`` floats in [0, 1] from decoded grey, grey+alpha, RGB or RGBA pixels (alpha dropped)."""
     image = img_as_float(image)
     if image.ndim == 3 and image.shape[-1] in (1, 2):
@@ -80,7 +80,7 @@ def read_image(path: Path, channels: int, size: int) -> np.ndarray:
     with warnings.catch_warnings():  # imageio announces plugin deprecations while it probes a bad file's format
         warnings.simplefilter("ignore", DeprecationWarning)
         decoded = skio.imread(path)
-    pixels = _as_channels(decoded, channels)
+    pixels = as_channels(decoded, channels)
     pixels = resize(pixels, (size, size), order=1, anti_aliasing=True)
     return np.clip(pixels, 0, 1).transpose(2, 0, 1).astype(np.float32)
 

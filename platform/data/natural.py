@@ -14,7 +14,7 @@ import numpy as np
 from skimage import io as skio
 from skimage.util import img_as_float32
 
-from fedray.platform.data.folder import SkippedImages, _as_channels, find_images
+from fedray.platform.data.folder import SkippedImages, as_channels, find_images
 from fedray.platform.errors import DataError
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -36,7 +36,7 @@ Image = tuple[str, np.ndarray]  # (name, H×W×3 float32 in [0, 1])
 
 
 def _rgb(pixels: np.ndarray) -> np.ndarray:
-    return _as_channels(pixels, 3).astype(np.float32)
+    return as_channels(pixels, 3).astype(np.float32)
 
 
 def _sklearn(name: str) -> np.ndarray:

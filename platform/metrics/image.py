@@ -12,7 +12,8 @@ def _hwc_unit(image: np.ndarray) -> np.ndarray:
     return np.clip((np.asarray(image, dtype=np.float64).transpose(1, 2, 0) + 1) / 2, 0, 1)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
+    """scikit-image's PSNR, infinite for identical inputs (instead of a division warning)."""
     return float("inf") if np.array_equal(a, b) else float(peak_signal_noise_ratio(a, b, data_range=data_range))
 
 
@@ -22,21 +23,25 @@ def rgb_and_y_quality(reference: np.ndarray, restored: np.ndarray) -> dict[str, 
     ya, yb = rgb2ycbcr(a)[..., 0], rgb2ycbcr(b)[..., 0]
     window = min(7, *a.shape[:2]) // 2 * 2 + 1 if min(a.shape[:2]) < 7 else 7
     return {
-        "psnr": _psnr(a, b, 1.0),
+        "psnr": psnr(a, b, 1.0),
         "ssim": float(structural_similarity(a, b, data_range=1.0, channel_axis=-1, win_size=window)),
-        "psnr_y": _psnr(ya, yb, 255.0),
+        "psnr_y": psnr(ya, yb, 255.0),
         "ssim_y": float(structural_similarity(ya, yb, data_range=255.0, win_size=window)),
     }
 
 
-def mean_quality(references: np.ndarray, restored: np.ndarray) -> dict[str, float]:
-    """Mean and standard deviation over images of :func:`rgb_and_y_quality`."""
-    rows = [rgb_and_y_quality(a, b) for a, b in zip(references, restored, strict=True)]
+def mean_and_std(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Per key, the mean over ``rows`` (one per image) and its standard deviation as ``<key>_std``."""
     out: dict[str, float] = {}
     for key in rows[0]:
         values = np.array([row[key] for row in rows])
         out[key], out[f"{key}_std"] = float(values.mean()), float(values.std())
     return out
+
+
+def mean_quality(references: np.ndarray, restored: np.ndarray) -> dict[str, float]:
+    """Mean and standard deviation over images of :func:`rgb_and_y_quality`."""
+    return mean_and_std([rgb_and_y_quality(a, b) for a, b in zip(references, restored, strict=True)])
 
 
 def laplacian_variance_ratio(references: np.ndarray, restored: np.ndarray) -> float:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
 from fedray.platform.config import load_config
-from fedray.platform.device import select_device
+from fedray.platform.device import select_device, timed_batches
 from fedray.platform.modules.state import as_tensor
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.distill.training import load_teacher
@@ -17,7 +15,7 @@ from fedray.tasks.sr.models import build_resshift
 
 
 def one_step(
-    teacher_yaml: str, method: str, state: dict[str, np.ndarray], cond: np.ndarray, seed: int, batch_size: int = 50
+    teacher_yaml: str, method: str, state: dict[str, np.ndarray], cond: np.ndarray, seed: int
 ) -> tuple[np.ndarray, float]:
     """x̂₀ = G(z_T, T−1, y) for z_T = y + κ√η_T ε (ε seeded); outputs in [−1, 1] and seconds per image."""
     tcfg = load_config(SRConfig, text=teacher_yaml)
@@ -33,13 +31,6 @@ def one_step(
         t = torch.full((len(y),), last, device=device, dtype=torch.long)
         return model(diffusion.scale_input(diffusion.prior_sample(y, noise.to(device)), t), t, y).clamp(-1, 1)
 
-    with torch.no_grad():
-        run(inputs[:2], eps[:2])  # warm-up
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        out = [run(y, n).cpu() for y, n in zip(inputs.split(batch_size), eps.split(batch_size), strict=True)]
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = (time.perf_counter() - started) / len(inputs)
-    return torch.cat(out).numpy(), seconds
+    batches = list(zip(inputs.split(tcfg.eval_batch_size), eps.split(tcfg.eval_batch_size), strict=True))
+    outputs, seconds = timed_batches(run, batches, warmup=(inputs[:2], eps[:2]))
+    return outputs.numpy(), seconds / len(inputs)

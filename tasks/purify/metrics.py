@@ -4,7 +4,9 @@ slice and inside its foreground mask."""
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.metrics import structural_similarity
+
+from fedray.platform.metrics.image import mean_and_std, psnr
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -15,20 +17,14 @@ def slice_quality(clean: np.ndarray, restored: np.ndarray, mask: np.ndarray) -> 
     """PSNR/SSIM of one slice pair given in [−1, 1]; ``*_mask`` restrict both to ``mask``'s pixels."""
     a, b = _unit(clean), _unit(restored)
     ssim, ssim_map = structural_similarity(a, b, data_range=1.0, full=True, win_size=7)
-    mse_mask = float(np.mean((a[mask] - b[mask]) ** 2)) if mask.any() else float("nan")
     return {
-        "psnr": float(peak_signal_noise_ratio(a, b, data_range=1.0)) if not np.array_equal(a, b) else float("inf"),
+        "psnr": psnr(a, b, 1.0),
         "ssim": float(ssim),
-        "psnr_mask": float(10 * np.log10(1.0 / mse_mask)) if mse_mask > 0 else float("inf"),
+        "psnr_mask": psnr(a[mask], b[mask], 1.0) if mask.any() else float("nan"),
         "ssim_mask": float(ssim_map[mask].mean()) if mask.any() else float("nan"),
     }
 
 
 def quality(clean: np.ndarray, restored: np.ndarray, masks: np.ndarray) -> dict[str, float]:
     """Mean and standard deviation over slices of every :func:`slice_quality` metric."""
-    rows = [slice_quality(c, r, m) for c, r, m in zip(clean, restored, masks, strict=True)]
-    out: dict[str, float] = {}
-    for key in rows[0]:
-        values = np.array([row[key] for row in rows])
-        out[key], out[f"{key}_std"] = float(values.mean()), float(values.std())
-    return out
+    return mean_and_std([slice_quality(c, r, m) for c, r, m in zip(clean, restored, masks, strict=True)])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
 from fedray.platform.config import load_config
-from fedray.platform.device import select_device
+from fedray.platform.device import select_device, timed_batches
 from fedray.platform.modules.state import as_tensor, load_state_arrays
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.sr.config import SRConfig
@@ -35,13 +33,9 @@ def super_resolve(
         return model(batch)
 
     inputs = as_tensor(cond).to(device)
-    with torch.no_grad():
-        run(inputs[: min(2, len(inputs))])  # warm-up: FFT plans, allocator
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        outputs = [run(b).clamp(-1, 1).cpu() for b in inputs.split(cfg.eval_batch_size)]
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = (time.perf_counter() - started) / len(inputs)
-    return torch.cat(outputs).numpy(), seconds
+    outputs, seconds = timed_batches(
+        lambda batch: run(batch).clamp(-1, 1),
+        [(b,) for b in inputs.split(cfg.eval_batch_size)],
+        warmup=(inputs[: min(2, len(inputs))],),
+    )
+    return outputs.numpy(), seconds / len(inputs)
