@@ -18,6 +18,11 @@ class ClientConfig:
     process); ``pool`` runs the clients as virtual clients on ``pool_size`` worker actors (default: one per CPU), for
     simulations with more clients than cores. ``num_cpus`` / ``num_gpus`` are per actor; left empty, the runtime's
     CPUs (at most one each) and GPUs are divided evenly, so that all actors can be placed at once.
+
+    The actors' resources are reserved together (a Ray placement group): a federation starts with all of its clients
+    or waits for them, never holding half of them while another job holds the rest. When the reservation is not
+    granted within ``startup_timeout_s``, a cluster too small for it is an error; a cluster busy with other work is
+    waited for (queued) up to ``queue_timeout_s`` (empty: as long as it takes).
     """
 
     num_clients: int = 5
@@ -35,6 +40,7 @@ class ClientConfig:
     num_cpus: float | None = None
     num_gpus: float | None = None
     startup_timeout_s: float = 300.0  # client actors not constructed by then fail the run with a clear message
+    queue_timeout_s: float | None = None  # how long to wait for a busy cluster to free the clients' resources
     max_restarts: int = 3  # Ray restarts a crashed client actor / pool worker this often; it reloads saved state
     state_cache: int = 64  # personal states a pool worker keeps in memory; the rest wait on disk
 

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--address", required=True, help="the cluster's Jobs API, e.g. http://127.0.0.1:8265")
     submit.add_argument("--working-dir", default=".", help="folder uploaded with the job (default: .)")
     submit.add_argument("--no-wait", action="store_true", help="return after submitting, without streaming logs")
+    pipeline = sub.add_parser("pipeline", help="run a DAG of workloads as Ray tasks (configs/pipelines/*.yaml)")
+    pipeline.add_argument("file", help="the pipeline's YAML file")
+    pipeline.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. resume=true cluster.mode=inline")
     _add_flower_commands(sub)
     return parser
 
@@ -88,9 +91,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0 if summary.get("status", "completed") == "completed" else 1
     if args.command in ("credentials", "serve", "join"):
         return _flower(args)
+    if args.command == "pipeline":
+        return _pipeline(args.file, args.overrides)
     from fedray.cluster.submit import submit
 
     return submit(args.workload, args.address, args.config, args.overrides, args.working_dir, not args.no_wait)
+
+
+def _pipeline(file: str, overrides: Sequence[str]) -> int:
+    from fedray.cluster.pipeline import pipeline_dir, run_pipeline
+    from fedray.cluster.pipeline_config import PipelineConfig
+    from fedray.platform.config import load_config
+
+    cfg = load_config(PipelineConfig, file, list(overrides))
+    summary = run_pipeline(cfg)
+    for name, step in summary["steps"].items():
+        seconds = f"{step['seconds']:.1f} s" if step.get("seconds") is not None else "-"
+        note = f"  {step['error']}" if step.get("error") else ""
+        print(f"{name:<16} {step['workload']:<10} {step['status']:<9} {seconds:>9}{note}")
+    print(f"results: {pipeline_dir(cfg) / 'pipeline.json'}  (wall {summary['wall_seconds']:.1f} s)")
+    return 0 if all(s["status"] in ("completed", "reused") for s in summary["steps"].values()) else 1
 
 
 def _flower(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import torch
 
 from fedray.clients.methods import METHODS, shared_patterns
 from fedray.cluster.federation_config import FederatedConfig
-from fedray.cluster.placement import actors_of, place_clients
+from fedray.cluster.placement import actors_of, place_clients, reserve_workers
 from fedray.platform.data.federated import federated_data
 from fedray.platform.errors import ConfigError, FedrayError
 from fedray.platform.interrupts import interrupts_deferred
@@ -87,15 +87,23 @@ def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
     started = time.perf_counter()
     data = federated_data(cfg.data, cfg.clients.num_clients, cfg.seed)
     resume_from = resume_point(cfg, run_dir)  # after loading data: bad input must not cost an earlier run its state
-    clients, placement = place_clients(cfg, runtime, data.clients, str(run_dir.client_states.resolve()))
-    _wait_until_started(runtime, clients, cfg, placement)
-    facts = {
-        "dataset": data.name,
-        "data_skipped_images": data.skipped_images,
-        "data_skipped_examples": data.skipped_examples,
-    }
-    federation = Federation(clients, actors_of(clients), placement, data.in_channels, data.num_classes, facts)
-    return drive(cfg, runtime, run_dir, federation, resume_from, started)
+    asked = time.time()
+    reservation = reserve_workers(cfg, runtime)
+    try:
+        clients, placement = place_clients(
+            cfg, runtime, data.clients, str(run_dir.client_states.resolve()), reservation
+        )
+        placement.update(reserved_unix=time.time(), queued_seconds=time.time() - asked)  # waiting for a busy cluster
+        _wait_until_started(runtime, clients, cfg, placement)
+        facts = {
+            "dataset": data.name,
+            "data_skipped_images": data.skipped_images,
+            "data_skipped_examples": data.skipped_examples,
+        }
+        federation = Federation(clients, actors_of(clients), placement, data.in_channels, data.num_classes, facts)
+        return drive(cfg, runtime, run_dir, federation, resume_from, started)
+    finally:
+        runtime.release(reservation)  # its actors go with it: the run is over
 
 
 def drive(

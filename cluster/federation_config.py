@@ -35,6 +35,7 @@ class FederatedConfig(WorkloadConfig):
         "clients.num_cpus",
         "clients.num_gpus",
         "clients.startup_timeout_s",
+        "clients.queue_timeout_s",
         "clients.max_restarts",
         "clients.state_cache",
         "privacy.epsilon_budget",

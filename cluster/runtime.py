@@ -72,10 +72,20 @@ class InlineRuntime:
         num_gpus: float = 0.0,
         max_restarts: int = 0,
         name: str | None = None,
+        bundle: tuple[Any, int] | None = None,
         **kwargs: Any,
     ) -> InlineActor:
         """Construct the object now; resources are Ray's business and ignored here."""
         return InlineActor(cls(*_resolve(args), **kwargs), name or cls.__name__)
+
+    def reserve(self, bundles: list[dict[str, float]]) -> None:
+        return None
+
+    def reserved(self, reservation: Any, timeout: float | None) -> bool:
+        return True
+
+    def release(self, reservation: Any) -> None:
+        return None
 
     def submit(self, fn: Any, *args: Any, num_cpus: float = 1.0, num_gpus: float = 0.0, **kwargs: Any) -> InlineRef:
         """Run the task now, in this process; its exception is delivered through ``get`` as Ray does."""
@@ -127,6 +137,7 @@ class RayRuntime:
         num_gpus: float = 0.0,
         max_restarts: int = 0,
         name: str | None = None,
+        bundle: tuple[Any, int] | None = None,
         **kwargs: Any,
     ) -> Any:
         import ray
@@ -134,10 +145,33 @@ class RayRuntime:
         options: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_restarts": max_restarts}
         if name is not None:
             options["name"] = name
+        if bundle is not None:
+            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+            group, index = bundle
+            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=index)
         if max_restarts:
             refs = [a for a in (*args, *kwargs.values()) if isinstance(a, ray.ObjectRef)]
             self._restart_arguments.extend(refs)
         return ray.remote(cls).options(**options).remote(*args, **kwargs)
+
+    def reserve(self, bundles: list[dict[str, float]]) -> Any:
+        from ray.util.placement_group import placement_group
+
+        # Ray rejects zero-valued resources in a bundle; a bundle that asks for nothing still reserves a slot.
+        cleaned = [{k: v for k, v in b.items() if v > 0} or {"CPU": 0.0001} for b in bundles]
+        return placement_group(cleaned, strategy="PACK")
+
+    def reserved(self, reservation: Any, timeout: float | None) -> bool:
+        import ray
+
+        ready, _ = ray.wait([reservation.ready()], timeout=timeout)
+        return bool(ready)
+
+    def release(self, reservation: Any) -> None:
+        from ray.util.placement_group import remove_placement_group
+
+        remove_placement_group(reservation)
 
     def submit(self, fn: Any, *args: Any, num_cpus: float = 1.0, num_gpus: float = 0.0, **kwargs: Any) -> Any:
         import ray

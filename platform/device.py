@@ -2,15 +2,61 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from collections.abc import Callable, Iterable
 
 import torch
 
+log = logging.getLogger(__name__)
+_capped_fraction: float | None = None  # the memory cap this process set, once
+
+
+def granted_gpu_fraction() -> float | None:
+    """The GPUs Ray granted the task or actor running in this process (e.g. 0.25), or None outside a Ray worker.
+
+    Ray is only asked when this process already imported it: the platform never imports Ray itself.
+    """
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    try:
+        context = ray.get_runtime_context()
+        if context.worker.mode != ray.WORKER_MODE:  # the driver was granted nothing
+            return None
+        return float(context.get_assigned_resources().get("GPU", 0.0))
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def cap_gpu_memory(fraction: float | None) -> float | None:
+    """Cap this process's CUDA memory to ``fraction`` of the device when it is a share (0 < fraction < 1).
+
+    Ray's fractional GPUs only decide placement: four actors granted 0.25 each may still allocate the whole card and
+    crash one another. Capping each process's caching allocator to its share turns that into an out-of-memory error
+    inside the process that overdraws. Returns the cap set (None when none applies); set once per process.
+    """
+    global _capped_fraction
+    if fraction is None or not 0 < fraction < 1 or not torch.cuda.is_available():
+        return None
+    if _capped_fraction is None:
+        torch.cuda.set_per_process_memory_fraction(fraction)
+        _capped_fraction = fraction
+        log.warning(
+            "granted %.3g GPU: CUDA memory of this process capped to %.0f%% of the device", fraction, 100 * fraction
+        )
+    return _capped_fraction
+
 
 def select_device(prefer_gpu: bool = True) -> torch.device:
-    """CUDA when it is visible to this process (Ray sets ``CUDA_VISIBLE_DEVICES`` to the granted GPUs), else CPU."""
+    """CUDA when it is visible to this process (Ray sets ``CUDA_VISIBLE_DEVICES`` to the granted GPUs), else CPU.
+
+    Picking CUDA inside a Ray task or actor that was granted a fraction of a GPU also caps this process's CUDA
+    memory to that fraction (:func:`cap_gpu_memory`).
+    """
     if prefer_gpu and torch.cuda.is_available():
+        cap_gpu_memory(granted_gpu_fraction())
         return torch.device("cuda")
     return torch.device("cpu")
 

@@ -21,9 +21,21 @@ class Runtime(Protocol):
         num_gpus: float = 0.0,
         max_restarts: int = 0,
         name: str | None = None,
+        bundle: tuple[Any, int] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Start ``cls(*args, **kwargs)`` as an actor with the given resources; return its handle."""
+        """Start ``cls(*args, **kwargs)`` as an actor with the given resources; return its handle. ``bundle`` is
+        ``(reservation, index)``: the actor takes that bundle of a :meth:`reserve` reservation."""
+
+    def reserve(self, bundles: list[dict[str, float]]) -> Any:
+        """Ask for all ``bundles`` (``{"CPU": c, "GPU": g}``) at once, so that a group of actors starts together or
+        not at all (two federations sharing a cluster must not each hold half their clients); a reservation."""
+
+    def reserved(self, reservation: Any, timeout: float | None) -> bool:
+        """Whether the reservation was granted within ``timeout`` seconds."""
+
+    def release(self, reservation: Any) -> None:
+        """Give the reservation's resources back (its actors must be done)."""
 
     def submit(self, fn: Any, *args: Any, num_cpus: float = 1.0, num_gpus: float = 0.0, **kwargs: Any) -> Any:
         """Run the module-level function ``fn(*args, **kwargs)`` as a task with the given resources; a reference."""

@@ -45,14 +45,18 @@ def mean_quality(references: np.ndarray, restored: np.ndarray) -> dict[str, floa
 
 
 def laplacian_variance_ratio(references: np.ndarray, restored: np.ndarray) -> float:
-    """Mean over images of Var(∇²·restored) / Var(∇²·reference) on grey levels: a sharpness proxy (1 = as much
-    high-frequency energy as the reference; blur gives less) for when no-reference quality models are unavailable."""
+    """Σ Var(∇²·restored) / Σ Var(∇²·reference) over the images, on grey levels: a sharpness proxy (1 = as much
+    high-frequency energy as the references; blur gives less) for when no-reference quality models are unavailable.
+
+    A ratio of sums, not a mean of per-image ratios: a nearly flat reference crop would otherwise contribute a huge
+    ratio from a little noise and dominate the mean."""
     from skimage.color import rgb2gray
     from skimage.filters import laplace
 
-    ratios = []
-    for a, b in zip(references, restored, strict=True):
-        ref = laplace(rgb2gray(_hwc_unit(a))).var()
-        if ref > 0:
-            ratios.append(laplace(rgb2gray(_hwc_unit(b))).var() / ref)
-    return float(np.mean(ratios)) if ratios else float("nan")
+    energy = np.array(
+        [(laplace(rgb2gray(_hwc_unit(a))).var(), laplace(rgb2gray(_hwc_unit(b))).var())
+         for a, b in zip(references, restored, strict=True)]
+    )  # fmt: skip
+    if len(energy) == 0 or energy[:, 0].sum() <= 0:
+        return float("nan")
+    return float(energy[:, 1].sum() / energy[:, 0].sum())

@@ -9,14 +9,16 @@ from fedray.platform.modules.config import ModelConfig
 from fedray.platform.modules.ditto import DittoPair
 from fedray.platform.modules.pfr import PFRNet
 
-ARCHITECTURES = ("cnn", "ditto", "pfr")
+ARCHITECTURES = ("cnn", "resnet", "ditto", "pfr")
 
 
 def build_model(architecture: str, cfg: ModelConfig, in_channels: int, num_classes: int) -> nn.Module:
-    """``cnn``: conv encoder + linear head; ``ditto``: a global and a personal ``cnn``; ``pfr``: the personalized
-    forgery representation network."""
+    """``cnn``: conv encoder + linear head; ``resnet``: ResNet encoder + linear head; ``ditto``: a global and a
+    personal ``cnn``; ``pfr``: the personalized forgery representation network."""
     if architecture == "cnn":
         return build_classifier(cfg, in_channels, num_classes)
+    if architecture == "resnet":
+        return build_classifier(cfg, in_channels, num_classes, residual=True)
     if architecture == "ditto":
         return DittoPair(lambda: build_classifier(cfg, in_channels, num_classes))
     if architecture == "pfr":

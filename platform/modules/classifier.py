@@ -13,12 +13,13 @@ from torch import nn
 from fedray.platform.modules.config import ModelConfig
 from fedray.platform.modules.encoders import ConvEncoder
 from fedray.platform.modules.heads import ClassifierHead
+from fedray.platform.modules.resnet import ResNetEncoder
 
 
 class Classifier(nn.Module):
     """``forward(x) = head(encoder(x))``; ``forward_features`` and ``forward_head`` give the two halves."""
 
-    def __init__(self, encoder: ConvEncoder, head: ClassifierHead) -> None:
+    def __init__(self, encoder: ConvEncoder | ResNetEncoder, head: ClassifierHead) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
@@ -38,7 +39,12 @@ class Classifier(nn.Module):
         return {"ce": ce, "loss": ce}
 
 
-def build_classifier(cfg: ModelConfig, in_channels: int, num_classes: int) -> Classifier:
-    """The classifier that ``cfg`` describes, for inputs with ``in_channels`` and ``num_classes`` outputs."""
-    encoder = ConvEncoder(in_channels, cfg.widths, cfg.norm_groups)
+def build_classifier(cfg: ModelConfig, in_channels: int, num_classes: int, residual: bool = False) -> Classifier:
+    """The classifier that ``cfg`` describes, for inputs with ``in_channels`` and ``num_classes`` outputs: a plain
+    conv encoder, or with ``residual`` a :class:`ResNetEncoder` of ``cfg.res_blocks`` blocks per stage."""
+    encoder: ConvEncoder | ResNetEncoder = (
+        ResNetEncoder(in_channels, cfg.widths, cfg.res_blocks, cfg.norm_groups)
+        if residual
+        else ConvEncoder(in_channels, cfg.widths, cfg.norm_groups)
+    )
     return Classifier(encoder, ClassifierHead(encoder.out_channels, num_classes))

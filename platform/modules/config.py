@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class ModelConfig:
-    """Sizes of the conv trunk shared by every federated method (the method picks the architecture around it).
+    """Sizes of the conv trunk shared by every federated method (the method picks the architecture around it), or of
+    a ResNet trunk (``res_blocks`` basic blocks per width) for the ``resnet`` architecture.
 
     ``shared`` lists fnmatch patterns over parameter names (e.g. ``encoder.*``) of the tensors the parameter server
     aggregates; all others stay on their client. Left empty, the method's own split applies (``fedavg``: ``*``).
@@ -15,6 +16,7 @@ class ModelConfig:
 
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])
     norm_groups: int = 8
+    res_blocks: int = 1  # basic blocks per stage of the ``resnet`` architecture (1: ResNet-8 at three widths)
     shared: list[str] | None = None
     pfr_loss_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # alpha, beta, gamma
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from fedray.platform.modules.diffusion.embedding import group_count
+
 
 @dataclass(frozen=True)
 class StageInfo:
@@ -32,13 +34,10 @@ class ConvBlock(nn.Sequential):
     """
 
     def __init__(self, in_channels: int, out_channels: int, norm_groups: int) -> None:
-        groups = min(norm_groups, out_channels)
-        while out_channels % groups:
-            groups -= 1
         super().__init__(
             OrderedDict(
                 conv=nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
-                norm=nn.GroupNorm(groups, out_channels),
+                norm=nn.GroupNorm(group_count(out_channels, norm_groups), out_channels),
                 act=nn.ReLU(),
                 pool=nn.MaxPool2d(2),
             )

@@ -58,6 +58,30 @@ def run(cfg: ContinualConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
         run_dir.start_log()
     _check_capacity(cfg, runtime)
     data_ref, backbone_ref = runtime.put((train, test)), runtime.put(backbone)
+    # All stream actors at once or none yet: on a cluster busy with other work, wait for the whole reservation.
+    reservation = runtime.reserve([{"CPU": cfg.num_cpus, "GPU": cfg.num_gpus}] * cfg.streams)
+    runtime.reserved(reservation, None)
+    try:
+        finals = _run_streams(cfg, runtime, run_dir, done, data_ref, backbone_ref, reservation)
+    finally:
+        runtime.release(reservation)
+    summary = _summarize(cfg, finals, train.name, pretrain_info, skipped)
+    summary.update(resumed_from_task=done or None, runtime=runtime.mode, total_seconds=time.perf_counter() - started)
+    _plot(run_dir, cfg, summary)
+    return summary
+
+
+def _run_streams(
+    cfg: ContinualConfig,
+    runtime: Runtime,
+    run_dir: RunDir,
+    done: int,
+    data_ref: Any,
+    backbone_ref: Any,
+    reservation: Any,
+) -> list[dict[str, Any]]:
+    """Every stream as an actor in its bundle of the reservation, advanced task by task together; their summaries."""
+    checkpoints = run_dir.path / "checkpoints"
     streams = [
         runtime.spawn(
             TaskStream,
@@ -69,6 +93,7 @@ def run(cfg: ContinualConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
             done - 1 if done else None,
             num_cpus=cfg.num_cpus,
             num_gpus=cfg.num_gpus,
+            bundle=(reservation, k),
         )
         for k in range(cfg.streams)
     ]
@@ -79,11 +104,7 @@ def run(cfg: ContinualConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, An
                 for result in results:
                     run_dir.log(result)
             progress.advance({"avg_acc": float(np.mean([r["avg_acc"] for r in results]))})
-    finals = runtime.get([s.summary.remote() for s in streams])
-    summary = _summarize(cfg, finals, train.name, pretrain_info, skipped)
-    summary.update(resumed_from_task=done or None, runtime=runtime.mode, total_seconds=time.perf_counter() - started)
-    _plot(run_dir, cfg, summary)
-    return summary
+    return runtime.get([s.summary.remote() for s in streams])
 
 
 def _check_capacity(cfg: ContinualConfig, runtime: Runtime) -> None:

@@ -35,8 +35,10 @@ def training_pairs(cfg: SRConfig, images: list[Image], device: torch.device) -> 
 
 
 def train_method(config_yaml: str, method: str, images: list[Image]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """EMA weights of ``method``'s network after training, and ``{steps, loss_curve, seconds, parameters}``.
+    """EMA weights of ``method``'s network after training, and ``{steps, loss_curve, seconds, parameters, device,
+    began_unix}``.
     Diffusion methods minimise ResShift's x₀ loss at uniform t; ``regression`` minimises L1 in one pass."""
+    began = time.time()  # when the task ran (a queued task starts later than it was submitted)
     cfg = load_config(SRConfig, text=config_yaml)
     torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(derive_seed(cfg.seed, "sr", method, "init"))
@@ -64,5 +66,7 @@ def train_method(config_yaml: str, method: str, images: list[Image]) -> tuple[di
         "loss_curve": curve,
         "seconds": time.perf_counter() - started,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(device),
+        "began_unix": began,
     }
     return state_arrays(ema), info

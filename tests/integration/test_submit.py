@@ -5,73 +5,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from fedray.cluster.local_head import BIN, local_head
+
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_jobs_api(url: str, head: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if head.poll() is not None:
-            raise RuntimeError(f"ray start exited with {head.returncode}: {head.stdout.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/version", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"the Ray Jobs API at {url} did not come up in {timeout} s")
-
-
-@pytest.fixture
-def ray_head(tmp_path):
-    """A separate single-node Ray cluster, stopped with its whole process group afterwards.
-
-    Every port is its own: the session's Ray cluster already holds the default ones (a second dashboard agent on
-    port 52365 fails to start, and the Jobs API then has no agent to run jobs).
-
-    It gets its own temp dir, so the address that `ray start` records for later `ray.init()` calls does not land in
-    /tmp/ray, where it would send every other program on the machine to a cluster that is gone.
-    """
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{BIN}:{os.environ['PATH']}"}
-    dashboard_port = _free_port()
-    temp_dir = tempfile.mkdtemp(prefix="fr", dir="/tmp")  # short: Ray's socket paths must stay under 107 bytes
-    head = subprocess.Popen(
-        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={_free_port()}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", "--num-cpus=2", "--disable-usage-stats",
-         f"--temp-dir={temp_dir}", f"--dashboard-agent-listen-port={_free_port()}",
-         f"--dashboard-agent-grpc-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}",
-         f"--metrics-export-port={_free_port()}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{dashboard_port}"
-    try:
-        _wait_for_jobs_api(url, head)
-        yield url, env
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+@pytest.fixture(scope="module")
+def ray_head():
+    """A separate single-node Ray cluster on loopback (see :mod:`fedray.cluster.local_head`)."""
+    with local_head(num_cpus=2) as head:
+        yield head.jobs_url, head.env
 
 
 def test_submit_runs_the_workload_as_a_job_and_streams_its_logs(ray_head, tmp_path):
@@ -89,6 +38,30 @@ def test_submit_runs_the_workload_as_a_job_and_streams_its_logs(ray_head, tmp_pa
     assert "SUCCEEDED" in proc.stderr
     summary = json.loads((root / "federated" / "default" / "metrics.json").read_text())
     assert summary["runtime"] == "address" and summary["rounds_completed"] == 2
+
+
+def test_plain_ray_job_submit_runs_a_pipeline_on_the_cluster(ray_head, tmp_path):
+    """The README's `ray job submit ... -- fedray pipeline FILE cluster.mode=address`: every step a task there."""
+    url, env = ray_head
+    step = ["method=fedavg", "data.name=digits", "data.image_size=8", "data.max_samples=300", "model.widths=[4]",
+            "clients.num_clients=2", "server.rounds=1"]  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "tiny.yaml").write_text(
+        json.dumps({"name": "tiny", "steps": {"a": {"workload": "federated", "overrides": step},
+                                             "b": {"workload": "federated", "needs": ["a"], "overrides": step}}})
+    )  # fmt: skip
+    root = tmp_path / "runs"
+    proc = subprocess.run(
+        [str(BIN / "ray"), "job", "submit", "--address", url, "--working-dir", str(work), "--",
+         "fedray", "pipeline", "tiny.yaml", "cluster.mode=address", f"run.root={root}"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((root / "pipelines" / "tiny" / "default" / "pipeline.json").read_text())
+    assert {name: step["status"] for name, step in summary["steps"].items()} == {"a": "completed", "b": "completed"}
+    assert summary["steps"]["b"]["metrics"]["runtime"] == "address"
+    assert summary["steps"]["b"]["started_at"] >= summary["steps"]["a"]["finished_at"]
 
 
 def test_a_local_run_starts_its_own_cluster_after_ray_start_left_one_behind(tiny_overrides):

@@ -118,3 +118,22 @@ def test_dit_sr_network_shapes_and_gradients(modulation):
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
     with pytest.raises(ValueError, match="tile"):
         DiTSRNet(cfg, 3, 3, 3, 12)
+
+
+def test_sharpness_is_a_ratio_of_summed_laplacian_energy():
+    from scipy.ndimage import gaussian_filter
+
+    from fedray.platform.metrics.image import laplacian_variance_ratio
+
+    rng = np.random.default_rng(0)
+    textured = np.repeat(rng.uniform(-1, 1, (1, 1, 32, 32)), 3, axis=1)  # [1, 3, H, W] in [-1, 1]
+    assert laplacian_variance_ratio(textured, textured) == pytest.approx(1.0)
+    blurred = gaussian_filter(textured, sigma=(0, 0, 1.5, 1.5))
+    assert laplacian_variance_ratio(textured, blurred) < 0.2
+    # A nearly flat reference crop restored with faint noise: its own ratio is in the hundreds, but it carries almost
+    # no energy, so it must not swamp the textured crop restored exactly.
+    flat = np.full((1, 3, 32, 32), 0.2) + 1e-4 * rng.standard_normal((1, 3, 32, 32))
+    noisy_flat = flat + 1e-2 * rng.standard_normal(flat.shape)
+    pair_ref, pair_out = np.concatenate([textured, flat]), np.concatenate([textured, noisy_flat])
+    assert laplacian_variance_ratio(pair_ref, pair_out) == pytest.approx(1.0, abs=0.01)
+    assert np.isnan(laplacian_variance_ratio(np.zeros((1, 3, 8, 8)), np.zeros((1, 3, 8, 8))))

@@ -1,0 +1,68 @@
+"""A task or actor granted a fraction of a GPU caps its own CUDA memory to that fraction when it picks CUDA."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import types
+
+import pytest
+import torch
+
+from fedray.platform import device
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """CUDA that reports itself available and records the memory caps set on it."""
+    caps: list[float] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda fraction: caps.append(fraction))
+    monkeypatch.setattr(device, "_capped_fraction", None)
+    return caps
+
+
+def _fake_ray(monkeypatch, mode: int, resources: dict[str, float]) -> None:
+    context = types.SimpleNamespace(
+        worker=types.SimpleNamespace(mode=mode), get_assigned_resources=lambda: dict(resources)
+    )
+    ray = types.SimpleNamespace(
+        is_initialized=lambda: True, get_runtime_context=lambda: context, WORKER_MODE=1, SCRIPT_MODE=0
+    )
+    monkeypatch.setitem(sys.modules, "ray", ray)
+
+
+def test_a_fractional_grant_caps_memory_once_and_says_so(fake_cuda, caplog):
+    with caplog.at_level(logging.WARNING, logger=device.__name__):
+        assert device.cap_gpu_memory(0.25) == 0.25
+        assert device.cap_gpu_memory(0.25) == 0.25  # once per process
+    assert fake_cuda == [0.25]
+    assert "granted 0.25 GPU: CUDA memory of this process capped to 25% of the device" in caplog.text
+
+
+@pytest.mark.parametrize("fraction", [None, 0.0, 1.0, 2.0])
+def test_whole_gpus_or_none_set_no_cap(fake_cuda, fraction):
+    assert device.cap_gpu_memory(fraction) is None
+    assert fake_cuda == []
+
+
+def test_no_cap_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device, "_capped_fraction", None)
+    assert device.cap_gpu_memory(0.5) is None
+
+
+def test_the_grant_is_read_from_the_ray_worker_that_runs_this_process(monkeypatch):
+    _fake_ray(monkeypatch, mode=1, resources={"CPU": 1.0, "GPU": 0.25})
+    assert device.granted_gpu_fraction() == 0.25
+    _fake_ray(monkeypatch, mode=0, resources={"GPU": 1.0})  # the driver was granted nothing
+    assert device.granted_gpu_fraction() is None
+    monkeypatch.delitem(sys.modules, "ray")
+    assert device.granted_gpu_fraction() is None
+
+
+def test_selecting_cuda_in_a_fractional_task_caps_it(monkeypatch, fake_cuda):
+    _fake_ray(monkeypatch, mode=1, resources={"GPU": 0.5})
+    assert device.select_device() == torch.device("cuda")
+    assert fake_cuda == [0.5]
+    assert device.select_device(prefer_gpu=False) == torch.device("cpu")
