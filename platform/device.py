@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -78,3 +79,19 @@ def timed_batches(
     outputs = [fn(*batch).cpu() for batch in batches]
     _synchronize()
     return torch.cat(outputs), time.perf_counter() - started
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run with ``threads`` intra-op threads in torch and in numpy's BLAS, then restore the previous counts. The same
+    count under Ray and inline keeps their floating-point summation order, hence their numbers, identical; restoring
+    matters because the inline runtime runs tasks in the caller's process."""
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)

@@ -82,6 +82,27 @@ WORKLOADS: dict[str, Workload] = {
             summary="one-step SR distillation (TAD-SR): regression, high-frequency score distillation, time-aware GAN",
             num_cpus=1.0,
         ),
+        Workload(
+            name="fairness",
+            entry="fedray.tasks.fairness.run:run",
+            schema="fedray.tasks.fairness.config:FairnessConfig",
+            summary="fairness of forgery detectors (FairFD): DPD/DEOdds/DEO/STD, AA and UR variants, BPFA pruning",
+            num_cpus=1.0,
+        ),
+        Workload(
+            name="attack",
+            entry="fedray.tasks.attack.run:run",
+            schema="fedray.tasks.attack.config:AttackConfig",
+            summary="semantic-mask attack on forgery detectors (ASMA): CAM-discrepancy PGD inside face regions",
+            num_cpus=1.0,
+        ),
+        Workload(
+            name="fer",
+            entry="fedray.tasks.fer.run:run",
+            schema="fedray.tasks.fer.config:FERConfig",
+            summary="expression recognition with text embeddings (KE2NT): emotional-to-neutral transformation",
+            num_cpus=1.0,
+        ),
     )
 }
 

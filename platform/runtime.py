@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from fedray.platform.errors import ConfigError
+
 
 class Runtime(Protocol):
     mode: str
@@ -57,3 +59,15 @@ class Runtime(Protocol):
 
     def total_gpus(self) -> float:
         """GPUs the runtime can schedule on."""
+
+
+def check_task_fits(runtime: Runtime, num_cpus: float, num_gpus: float) -> None:
+    """A task that asks for more than the whole cluster has would wait forever; a one-line error instead."""
+    if runtime.mode == "inline":
+        return
+    cpus, gpus = runtime.total_cpus(), runtime.total_gpus()
+    if num_cpus > cpus + 1e-9 or num_gpus > gpus + 1e-9:
+        raise ConfigError(
+            f"each task asks for num_cpus={num_cpus:g}, num_gpus={num_gpus:g}; the cluster has {cpus:g} CPUs "
+            f"and {gpus:g} GPUs"
+        )

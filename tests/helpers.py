@@ -66,3 +66,17 @@ def corrupted_client(mode: str):
             return result
 
     return CorruptedClient
+
+
+def inline_and_ray(workload: str, overrides: list[str], root) -> tuple[dict, dict]:
+    """The workload's metrics run inline, then on the shared local Ray cluster, with the same overrides (each in its
+    own run folder under ``root``): the two summaries, checked to name the runtime they ran on."""
+    from fedray.cluster.launch import resolve_config, run_workload
+
+    results = {}
+    for mode in ("inline", "local"):
+        cfg = resolve_config(workload, overrides=[*overrides, f"cluster.mode={mode}", f"run.name={mode}",
+                                                  f"run.root={root}"])  # fmt: skip
+        results[mode], _ = run_workload(workload, cfg)
+        assert results[mode]["runtime"] == mode
+    return results["inline"], results["local"]

@@ -48,7 +48,11 @@ def test_config_prints_the_resolved_yaml():
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (("run", "fedsim"), "unknown workload 'fedsim'; known workloads: continual, distill, federated, ood, purify"),
+        (
+            ("run", "fedsim"),
+            "unknown workload 'fedsim'; known workloads: attack, continual, distill, fairness, federated, fer, ood, "
+            "purify",
+        ),
         (("run", "federated", "server.roundz=2"), "valid keys under 'server': rounds,"),
         (("run", "federated", "server.rounds=two"), "bad value for config key 'server.rounds'"),
         (("run", "federated", "--config", "/nonexistent.yaml"), "config file not found: /nonexistent.yaml"),

@@ -44,7 +44,40 @@ class ConvBlock(nn.Sequential):
         )
 
 
-class ConvEncoder(nn.Module):
+class StagedEncoder(nn.Module):
+    """Stages in ``self.stages`` (a ModuleDict named ``stage1``, ``stage2``, …) after an optional stem; the outputs of
+    any stages by name. Subclasses build the stages and ``feature_info`` and may override :meth:`stem_forward`."""
+
+    stages: nn.ModuleDict
+    feature_info: tuple[StageInfo, ...]
+    out_channels: int
+
+    def stem_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def forward_stages(self, x: torch.Tensor, names: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+        """Outputs of the requested stages (all by default), keyed by stage name."""
+        wanted = set(names) if names is not None else set(self.stages.keys())
+        unknown = wanted - set(self.stages.keys())
+        if unknown:
+            raise KeyError(f"unknown stages {sorted(unknown)}; encoder has {list(self.stages.keys())}")
+        out = {}
+        x = self.stem_forward(x)
+        for name, stage in self.stages.items():
+            x = stage(x)
+            if name in wanted:
+                out[name] = x
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map ``[B, out_channels, h, w]``."""
+        x = self.stem_forward(x)
+        for stage in self.stages.values():
+            x = stage(x)
+        return x
+
+
+class ConvEncoder(StagedEncoder):
     """A stack of :class:`ConvBlock` stages named ``stage1``, ``stage2``, …
 
     Input ``[B, in_channels, H, W]``; stage ``i`` outputs ``[B, widths[i-1], H / 2**i, W / 2**i]``.
@@ -61,24 +94,5 @@ class ConvEncoder(nn.Module):
             self.stages[f"stage{i}"] = ConvBlock(channels, width, norm_groups)
             info.append(StageInfo(f"stage{i}", width, 2**i))
             channels = width
-        self.feature_info: tuple[StageInfo, ...] = tuple(info)
+        self.feature_info = tuple(info)
         self.out_channels = channels
-
-    def forward_stages(self, x: torch.Tensor, names: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
-        """Outputs of the requested stages (all by default), keyed by stage name."""
-        wanted = set(names) if names is not None else set(self.stages.keys())
-        unknown = wanted - set(self.stages.keys())
-        if unknown:
-            raise KeyError(f"unknown stages {sorted(unknown)}; encoder has {list(self.stages.keys())}")
-        out = {}
-        for name, stage in self.stages.items():
-            x = stage(x)
-            if name in wanted:
-                out[name] = x
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The last stage's feature map ``[B, out_channels, h, w]``."""
-        for stage in self.stages.values():
-            x = stage(x)
-        return x

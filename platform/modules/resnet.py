@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from fedray.platform.modules.diffusion.embedding import group_count
-from fedray.platform.modules.encoders import StageInfo
+from fedray.platform.modules.encoders import StagedEncoder, StageInfo
 
 
 class BasicBlock(nn.Module):
@@ -41,7 +41,7 @@ class BasicBlock(nn.Module):
         return self.act(self.norm2(self.conv2(h)) + self.shortcut(x))
 
 
-class ResNetEncoder(nn.Module):
+class ResNetEncoder(StagedEncoder):
     """Stem (3×3 conv at ``widths[0]``), then stages ``stage1``, ``stage2``, … of ``blocks`` basic blocks each; every
     stage after the first halves the spatial size. ``forward`` returns the last stage's map ``[B, widths[-1], h, w]``.
     """
@@ -71,25 +71,8 @@ class ResNetEncoder(nn.Module):
             self.stages[f"stage{i}"] = nn.Sequential(*layers)
             info.append(StageInfo(f"stage{i}", width, 2 ** (i - 1)))
             channels = width
-        self.feature_info: tuple[StageInfo, ...] = tuple(info)
+        self.feature_info = tuple(info)
         self.out_channels = channels
 
-    def forward_stages(self, x: torch.Tensor, names: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
-        """Outputs of the requested stages (all by default), keyed by stage name."""
-        wanted = set(names) if names is not None else set(self.stages.keys())
-        unknown = wanted - set(self.stages.keys())
-        if unknown:
-            raise KeyError(f"unknown stages {sorted(unknown)}; encoder has {list(self.stages.keys())}")
-        out = {}
-        x = self.stem(x)
-        for name, stage in self.stages.items():
-            x = stage(x)
-            if name in wanted:
-                out[name] = x
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for stage in self.stages.values():
-            x = stage(x)
-        return x
+    def stem_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stem(x)

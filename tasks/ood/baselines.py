@@ -16,7 +16,8 @@ from sklearn.covariance import EmpiricalCovariance
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
-from fedray.tasks.ood.compute import batched, torch_threads
+from fedray.platform.device import torch_threads
+from fedray.tasks.ood.compute import batched
 from fedray.tasks.ood.config import Baselines
 from fedray.tasks.ood.features import make_z0
 

@@ -16,13 +16,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedray.clients.training import shuffled_batches, train_epochs
-from fedray.platform.device import select_device
+from fedray.platform.device import select_device, torch_threads
 from fedray.platform.io import load_arrays
 from fedray.platform.modules.classifier import build_classifier
 from fedray.platform.modules.config import ModelConfig
 from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
 from fedray.platform.seeding import derive_seed
-from fedray.tasks.ood.compute import batched, torch_threads
+from fedray.tasks.ood.compute import batched
 from fedray.tasks.ood.config import Encoder
 from fedray.tasks.ood.features import pool_stages
 

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 
 from fedray.clients.training import shuffled_batches
-from fedray.platform.device import select_device
+from fedray.platform.device import select_device, torch_threads
 from fedray.platform.modules.diffusion.feature_mlp import FeatureDenoiser
 from fedray.platform.modules.diffusion.gaussian import Denoiser, GaussianDiffusion, gaussian_like, mean_flat
 from fedray.platform.modules.diffusion.samplers import ddim_sample
 from fedray.platform.modules.diffusion.schedules import beta_schedule
 from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
 from fedray.platform.seeding import derive_seed
-from fedray.tasks.ood.compute import batched, torch_threads
+from fedray.tasks.ood.compute import batched
 from fedray.tasks.ood.config import LFDN
 from fedray.tasks.ood.features import Bounds
 from fedray.tasks.ood.scores import mfsim, mse

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from fedray.platform.data.load import stratified_subset
-from fedray.platform.errors import ConfigError, DataError
+from fedray.platform.errors import DataError
 from fedray.platform.io import load_arrays, read_metadata, save_arrays
 from fedray.platform.plots import line_plot
 from fedray.platform.progress import StepProgress
 from fedray.platform.rundir import RunDir
-from fedray.platform.runtime import Runtime
+from fedray.platform.runtime import Runtime, check_task_fits
 from fedray.tasks.ood.baselines import baseline_scores
 from fedray.tasks.ood.config import OODConfig
 from fedray.tasks.ood.data import OODData, load_id, load_ood
@@ -39,7 +39,7 @@ PAPER_LFDN_EPOCHS = 150
 
 def run(cfg: OODConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
-    _check_capacity(cfg, runtime)
+    check_task_fits(runtime, cfg.num_cpus, cfg.num_gpus)
     run_dir.start_log()
     res = {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus}
     widths, layers = list(cfg.encoder.widths), cfg.features.layers
@@ -168,18 +168,6 @@ def _score_sets(
         if name != ID_TRAIN
     }
     return {name: runtime.get(ref) for name, ref in refs.items()}
-
-
-def _check_capacity(cfg: OODConfig, runtime: Runtime) -> None:
-    """A task that asks for more than the cluster has would wait forever; say so instead."""
-    if runtime.mode == "inline":
-        return
-    cpus, gpus = runtime.total_cpus(), runtime.total_gpus()
-    if cfg.num_cpus > cpus + 1e-9 or cfg.num_gpus > gpus + 1e-9:
-        raise ConfigError(
-            f"each task asks for num_cpus={cfg.num_cpus:g}, num_gpus={cfg.num_gpus:g}; the cluster has {cpus:g} CPUs "
-            f"and {gpus:g} GPUs"
-        )
 
 
 def _encoder(

@@ -11,10 +11,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from fedray.platform.device import select_device
+from fedray.platform.device import select_device, torch_threads
 from fedray.platform.modules.state import as_tensor, load_state_arrays
 from fedray.platform.seeding import derive_seed
-from fedray.tasks.ood.compute import batched, torch_threads
+from fedray.tasks.ood.compute import batched
 from fedray.tasks.ood.config import LFDN, Encoder
 from fedray.tasks.ood.encoder import build_encoder
 from fedray.tasks.ood.features import stage_bounds, zscore_blocks

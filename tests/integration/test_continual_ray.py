@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import inline_and_ray
 
 from fedray.cluster.launch import resolve_config, run_workload
 
@@ -31,13 +32,8 @@ STREAMS = [
 
 
 def test_ray_streams_match_the_inline_streams(ray_session, tmp_path: Path):
-    results = {}
-    for mode in ("inline", "local"):
-        cfg = resolve_config("continual", overrides=[*STREAMS, f"cluster.mode={mode}", f"run.name={mode}",
-                                                     f"run.root={tmp_path}"])  # fmt: skip
-        results[mode], _ = run_workload("continual", cfg)
-        assert results[mode]["runtime"] == mode and results[mode]["streams"] == 2
-    inline, local = results["inline"], results["local"]
+    inline, local = inline_and_ray("continual", STREAMS, tmp_path)
+    assert inline["streams"] == 2 and local["streams"] == 2
     for a, b in zip(inline["per_stream"], local["per_stream"], strict=True):
         assert a["class_order"] == b["class_order"]
         np.testing.assert_allclose(np.concatenate(b["acc_matrix"]), np.concatenate(a["acc_matrix"]), atol=1e-9)

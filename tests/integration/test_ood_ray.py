@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import inline_and_ray
 
 from fedray.cluster.launch import resolve_config, run_workload
 
@@ -30,14 +31,7 @@ TINY = [
 
 
 def test_ray_tasks_give_the_inline_numbers(ray_session, tmp_path: Path):
-    results = {}
-    for mode in ("inline", "local"):
-        cfg = resolve_config(
-            "ood", overrides=[*TINY, f"cluster.mode={mode}", f"run.name={mode}", f"run.root={tmp_path}"]
-        )
-        results[mode], _ = run_workload("ood", cfg)
-        assert results[mode]["runtime"] == mode
-    inline, ray_run = results["inline"], results["local"]
+    inline, ray_run = inline_and_ray("ood", TINY, tmp_path)
     assert set(ray_run["scores"]) == set(inline["scores"]) and "mfsim_t5" in ray_run["scores"]
     for name, m in inline["scores"].items():
         for metric in ("auroc", "fpr95"):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from fedray.cluster.launch import resolve_config, run_workload
+from helpers import inline_and_ray
 
 pytestmark = pytest.mark.ray
 
@@ -27,12 +26,7 @@ TINY = [
 
 
 def test_ray_tasks_match_the_inline_run(ray_session, tmp_path: Path):
-    results = {}
-    for mode in ("inline", "local"):
-        cfg = resolve_config("purify", overrides=[*TINY, f"cluster.mode={mode}", f"run.name={mode}",
-                                                  f"run.root={tmp_path}"])  # fmt: skip
-        results[mode], _ = run_workload("purify", cfg)
-        assert results[mode]["runtime"] == mode
-    for setting, rows in results["inline"]["results"].items():
+    inline, ray_run = inline_and_ray("purify", TINY, tmp_path)
+    for setting, rows in inline["results"].items():
         for method, quality in rows.items():
-            assert results["local"]["results"][setting][method]["psnr"] == pytest.approx(quality["psnr"], abs=1e-4)
+            assert ray_run["results"][setting][method]["psnr"] == pytest.approx(quality["psnr"], abs=1e-4)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from fedray.cluster.launch import resolve_config, run_workload
+from helpers import inline_and_ray
 
 pytestmark = pytest.mark.ray
 
@@ -25,11 +24,6 @@ TINY = [
 
 
 def test_ray_tasks_match_the_inline_run(ray_session, tmp_path: Path):
-    results = {}
-    for mode in ("inline", "local"):
-        cfg = resolve_config("sr", overrides=[*TINY, f"cluster.mode={mode}", f"run.name={mode}",
-                                              f"run.root={tmp_path}"])  # fmt: skip
-        results[mode], _ = run_workload("sr", cfg)
-        assert results[mode]["runtime"] == mode
-    for method, row in results["inline"]["results"].items():
-        assert results["local"]["results"][method]["psnr_y"] == pytest.approx(row["psnr_y"], abs=1e-4)
+    inline, ray_run = inline_and_ray("sr", TINY, tmp_path)
+    for method, row in inline["results"].items():
+        assert ray_run["results"][method]["psnr_y"] == pytest.approx(row["psnr_y"], abs=1e-4)

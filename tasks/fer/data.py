@@ -1,0 +1,187 @@
+"""Train, validation and test images for the ``fer`` workload, float32 ``[N, C, S, S]`` in [0, 1], labels in RAF-DB
+order (neutral = 6).
+
+Only a user's folder holds facial expressions. The built-in sources are stand-ins that let the workload run
+anywhere: their seven classes are relabelled as the seven expressions, and every result on them carries a
+``data_note`` saying so. The validation split is carved out of the training images (stratified, seeded): the kept
+epoch is chosen on it, never on the test split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from skimage.transform import resize
+from sklearn.model_selection import train_test_split
+
+from fedray.platform.data.arrays import ImageArrays
+from fedray.platform.data.folder import SkippedImages, find_images, read_images
+from fedray.platform.data.idx import load_idx_split
+from fedray.platform.data.load import FASHION_MNIST_DIR, stratified_subset
+from fedray.platform.errors import DataError
+from fedray.platform.seeding import derive_seed
+from fedray.tasks.fer.classes import FOLDER_LABELS, NUM_CLASSES, RAF_CLASSES, folder_label
+from fedray.tasks.fer.config import ExpressionData, FERConfig
+
+STAND_IN_CLASSES = {
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt"),
+    "digits": tuple(f"digit {k}" for k in range(NUM_CLASSES)),
+}
+Split = tuple[np.ndarray, np.ndarray]
+RESIZE_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class ExpressionSplits:
+    train: ImageArrays
+    val: ImageArrays
+    test: ImageArrays
+    info: dict[str, Any]
+
+
+def stand_in_note(source: str) -> str:
+    classes = STAND_IN_CLASSES[source]
+    pairs = ", ".join(f"{c} → {e}" for c, e in zip(classes, RAF_CLASSES, strict=True))
+    return (
+        f"[fedray] STAND-IN DATA, NOT FACIAL EXPRESSIONS: {source} classes 0–6 relabelled as the seven RAF-DB "
+        f"expressions ({pairs}). These numbers only exercise the code; they are not FER results."
+    )
+
+
+def _resize(images: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """``[N, H, W]`` in [0, 1] → float32 ``[N, channels, size, size]`` (bilinear, anti-aliased when shrinking)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.shape[1:] != (size, size):  # in chunks: scikit-image works in float64, 42,000 images at 64² is 1.4 GB
+        chunks = [images[s : s + RESIZE_CHUNK] for s in range(0, len(images), RESIZE_CHUNK)]
+        images = np.concatenate(
+            [resize(c, (len(c), size, size), order=1, anti_aliasing=True, preserve_range=True) for c in chunks]
+        ).astype(np.float32)
+    images = np.clip(images, 0.0, 1.0)[:, None]
+    return np.repeat(images, channels, axis=1) if channels > 1 else images
+
+
+def _split(images: np.ndarray, labels: np.ndarray, fraction: float, seed: int, label: str) -> tuple[Split, Split]:
+    """A seeded split holding out ``fraction``, stratified unless a class is too small to be."""
+    idx = np.arange(len(labels))
+    state = derive_seed(seed, "fer", label) % 2**32
+    try:
+        keep, held = train_test_split(idx, test_size=fraction, stratify=labels, random_state=state)
+    except ValueError:  # a class with one sample, or fewer held-out slots than classes
+        keep, held = train_test_split(idx, test_size=fraction, random_state=state)
+    keep, held = np.sort(keep), np.sort(held)
+    return (images[keep], labels[keep]), (images[held], labels[held])
+
+
+def _subset(split: Split, count: int | None, seed: int, label: str) -> Split:
+    keep = stratified_subset(split[1], count, seed, f"fer-{label}")
+    return split[0][keep], split[1][keep]
+
+
+def _stand_in(d: ExpressionData, seed: int) -> tuple[Split, Split]:
+    """Classes 0–6 of Fashion-MNIST (official split) or scikit-learn's digits (seeded split), images ``[N, H, W]``."""
+    if d.source == "fashion_mnist":
+        directory = d.path or FASHION_MNIST_DIR
+        parts = [load_idx_split(directory, split) for split in ("train", "t10k")]
+        (x, y), (xt, yt) = ((px / 255.0, py.astype(np.int64)) for px, py in parts)
+    else:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        keep = bunch.target < NUM_CLASSES
+        (x, y), (xt, yt) = _split(bunch.images[keep] / 16.0, bunch.target[keep], d.test_fraction, seed, "test")
+    return (x[y < NUM_CLASSES], y[y < NUM_CLASSES]), (xt[yt < NUM_CLASSES], yt[yt < NUM_CLASSES])
+
+
+def _class_dirs(directory: Path) -> dict[int, Path]:
+    """RAF-DB label → class folder under ``directory``; a folder that names no expression, or two folders that
+    name the same one, is a DataError."""
+    found: dict[int, Path] = {}
+    for sub in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        label = folder_label(sub.name)
+        if label is None:
+            names = ", ".join(sorted(k for k in FOLDER_LABELS if not k.isdigit()))
+            raise DataError(
+                f"{sub} is not one of the seven expressions; name class folders 1–7 (RAF-DB order) or {names}"
+            )
+        if label in found:
+            raise DataError(f"{found[label]} and {sub} both mean {RAF_CLASSES[label]}; keep one")
+        found[label] = sub
+    return found
+
+
+def _read_folder_split(directory: Path, d: ExpressionData, skipped: SkippedImages, need_all: bool) -> Split:
+    dirs = _class_dirs(directory)
+    missing = [RAF_CLASSES[k] for k in range(NUM_CLASSES) if k not in dirs]
+    if need_all and missing:
+        raise DataError(f"{directory} has no class folder for {', '.join(missing)}; all seven are needed to train")
+    paths, labels = [], []
+    for label, sub in sorted(dirs.items()):
+        found = find_images(sub)
+        paths += found
+        labels += [label] * len(found)
+    images, kept, lost = read_images(paths, d.channels, d.image_size, root=directory)
+    skipped.count += lost.count
+    skipped.examples += lost.examples[: max(0, 5 - len(skipped.examples))]
+    labels_kept = np.asarray(labels, dtype=np.int64)[kept]
+    if len(kept) == 0:
+        raise DataError(f"no readable images under {directory}/<class>/ ({lost.count} unreadable)")
+    empty = [RAF_CLASSES[k] for k in range(NUM_CLASSES) if need_all and not (labels_kept == k).any()]
+    if empty:
+        raise DataError(f"{directory} has no readable images of {', '.join(empty)}; all seven are needed to train")
+    return images, labels_kept
+
+
+def _folder(d: ExpressionData, seed: int) -> tuple[Split, Split, dict[str, Any]]:
+    """``path/train`` + ``path/test`` (or ``path`` alone, split by ``test_fraction``), images already
+    ``[N, C, S, S]``."""
+    root = Path(d.path or "").expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.path={root} is not a folder (expected {root}/train/<class>/ and {root}/test/<class>/)")
+    skipped = SkippedImages()
+    train_dir = root / "train" if (root / "train").is_dir() else root
+    train = _read_folder_split(train_dir, d, skipped, need_all=True)
+    if (root / "test").is_dir():
+        test = _read_folder_split(root / "test", d, skipped, need_all=False)
+        layout = "train/ and test/ folders"
+    else:
+        train, test = _split(*train, d.test_fraction, seed, "test")
+        layout = f"one folder, {d.test_fraction:g} held out for testing"
+    folders = {sub.name: RAF_CLASSES[k] for k, sub in sorted(_class_dirs(train_dir).items())}
+    info = {
+        "layout": layout,
+        "class_folders": folders,
+        "skipped_files": skipped.count,
+        "skipped_examples": skipped.examples,
+    }
+    return train, test, info
+
+
+def load_expressions(cfg: FERConfig) -> ExpressionSplits:
+    """The configured source as train/val/test :class:`ImageArrays` and a description for metrics.json."""
+    d, seed = cfg.data, cfg.seed
+    if d.source == "folder":
+        train, test, info = _folder(d, seed)
+        note = f"facial-expression images from {d.path} ({info['layout']}), classes in RAF-DB order"
+        info = {"source": "folder", "path": str(d.path), **info, "data_note": note}
+    else:
+        train, test = _stand_in(d, seed)
+        info = {"source": d.source, "stand_in_classes": list(STAND_IN_CLASSES[d.source]), "skipped_files": 0,
+                "data_note": stand_in_note(d.source)}  # fmt: skip
+    train, test = _subset(train, d.train_samples, seed, "train"), _subset(test, d.test_samples, seed, "test")
+    train, val = _split(*train, d.val_fraction, seed, "val")
+    if d.source != "folder":
+        train, val, test = ((_resize(x, d.image_size, d.channels), y) for x, y in (train, val, test))
+    name = d.source
+    arrays = [ImageArrays(x.astype(np.float32), y.astype(np.int64), NUM_CLASSES, name) for x, y in (train, val, test)]
+    info.update(
+        image_size=d.image_size,
+        channels=d.channels,
+        classes=list(RAF_CLASSES),
+        sizes={part: len(a) for part, a in zip(("train", "val", "test"), arrays, strict=True)},
+        train_class_counts=np.bincount(arrays[0].labels, minlength=NUM_CLASSES).tolist(),
+        test_class_counts=np.bincount(arrays[2].labels, minlength=NUM_CLASSES).tolist(),
+    )
+    return ExpressionSplits(arrays[0], arrays[1], arrays[2], info)
