@@ -1,6 +1,6 @@
 """Configuration of the ``fer`` workload (torch-free, so ``fedray config fer`` stays fast).
 
-The defaults are KE2NT's small-scale recipe (METHODS §1.7(d)): a ResNet-18-style encoder (widths 32/64/128/256, two
+The defaults are KE2NT's recipe scaled down to train on a CPU: a ResNet-18-style encoder (widths 32/64/128/256, two
 basic blocks per stage) trained from scratch on 64×64 inputs and projected to the 384-d space of the frozen
 all-MiniLM-L6-v2 prompt embeddings, SGD with momentum 0.9 and weight decay 5e-4, one constant warm-up epoch at 1e-4
 then a cosine decay, batch 64. The best epoch on a validation split held out of the training images is kept.

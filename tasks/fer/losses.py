@@ -1,4 +1,4 @@
-"""KE2NT's losses as pure functions of features, labels and the frozen text embeddings (METHODS §1.7(a)).
+"""KE2NT's losses as pure functions of features, labels and the frozen text embeddings, as in the official code.
 
 Glossary: f_e ``[B, D]`` the projected image (expression) features; f_n = MLP(f_e) ``[B, D]`` their neutral
 transformation; t ``[K, D]`` the prompt embeddings in RAF-DB order, t_neutral = t[6]; I = the samples of the batch
