@@ -80,8 +80,9 @@ def main() -> None:
         main_run = run_workload("attack", common, root, "main")
         results["main"] = {**main_run, "wall_seconds": time.perf_counter() - start}
         print(f"# main run: {results['main']['wall_seconds']:.0f} s", file=sys.stderr, flush=True)
-        k_default = main_run["attacks"].get("asma_adaptive") and "topk"
-        table = rows_of(main_run, {"asma_adaptive": f"asma_adaptive ({k_default} k=3)"})
+        adaptive = main_run["regions"]["adaptive"]
+        label = "above mean" if adaptive["rule"] == "above_mean" else f"topk k={adaptive['k']}"
+        table = rows_of(main_run, {"asma_adaptive": f"asma_adaptive ({label})"})
         ckpt = Path(root) / "attack" / "main" / "checkpoints"
         reuse = [f"victims.{v}.checkpoint={ckpt / f'{v}.safetensors'}" for v in VICTIMS]
         variants = {f"asma_adaptive (topk k={k})": [f"adaptive.k={k}"] for k in args.adaptive_k}

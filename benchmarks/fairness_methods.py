@@ -178,7 +178,7 @@ def main() -> None:
     if args.render:
         saved = json.loads(Path(args.render).read_text())
         if args.out:
-            Path(args.out).write_text(json.dumps(compact_results(saved), indent=1) + "\n")
+            Path(args.out).write_text(json.dumps(saved, indent=1) + "\n")  # already compacted when it was written
         print_tables(saved)
         return
     common = [f"seeds=[{args.seeds}]", f"cluster.num_cpus={args.cpus}", "num_cpus=1", "threads=1", *args.extra]

@@ -33,9 +33,9 @@ class PipelineConfig(WorkloadConfig):
     """``name`` names the pipeline; results go to ``run.root/pipelines/<name>/<run.name>/``: ``pipeline.json`` (the
     DAG, every step's status, timings and metrics) and one run directory per step, ``<workload>/<step>/``.
 
-    ``seed`` is passed to every step that does not set its own. ``cluster`` says where the pipeline runs; every step
-    runs as a Ray task with its workload's declared resources, on the same cluster. ``resume=true`` reuses the steps
-    that completed and continues the others from their own checkpoints.
+    ``seed`` is passed to every step (a ``seed=`` in the step's overrides wins). ``cluster`` says where the pipeline
+    runs; every step runs as a Ray task with its workload's declared resources, on the same cluster.
+    ``resume=true`` reuses the steps that completed and continues the others from their own checkpoints.
     """
 
     name: str = "pipeline"

@@ -120,8 +120,8 @@ def place_clients(
     def bundle(i: int) -> tuple[Any, int] | None:
         return None if reservation is None else (reservation, i)
 
+    workers, cpus, gpus = workers_of(cfg, runtime)
     if cfg.clients.placement == "actor":
-        cpus, gpus = worker_resources(cfg, runtime, len(data))
         handles = [
             runtime.spawn(FederatedClient, k, runtime.put(d), spec, num_cpus=cpus, num_gpus=gpus,
                           max_restarts=restarts, bundle=bundle(k))
@@ -131,8 +131,6 @@ def place_clients(
         concurrency = max(1, math.floor(runtime.total_cpus() - cfg.server.num_cpus)) if cpus < 1 else None
         described = {"placement": "actor", "workers": len(data), "num_cpus": cpus, "num_gpus": gpus}
         return handles, {**described, "max_concurrent": concurrency}
-    workers = pool_size(cfg, runtime)
-    cpus, gpus = worker_resources(cfg, runtime, workers)
     members = [{k: d for k, d in enumerate(data) if k % workers == w} for w in range(workers)]
     pools = [
         runtime.spawn(ClientPool, runtime.put(m), spec, num_cpus=cpus, num_gpus=gpus, max_restarts=restarts,

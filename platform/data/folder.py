@@ -18,9 +18,9 @@ from skimage import io as skio
 from skimage.color import rgb2gray
 from skimage.transform import resize
 from skimage.util import img_as_float
-from sklearn.model_selection import train_test_split
 
 from fedray.platform.data.config import DataConfig
+from fedray.platform.data.load import stratified_split
 from fedray.platform.data.partition import make_client_shards
 from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.messages import ClientData
@@ -184,12 +184,7 @@ def _train_test(
         raise DataError(
             f"client {client} has {len(indices)} readable images; each needs at least 2 (to train and to test)"
         )
-    state = derive_seed(seed, "folder-split", client) % 2**32
-    try:
-        train, test = train_test_split(indices, test_size=fraction, stratify=labels[indices], random_state=state)
-    except ValueError:  # a class with a single sample, or fewer test slots than classes
-        train, test = train_test_split(indices, test_size=fraction, random_state=state)
-    return np.sort(train), np.sort(test)
+    return stratified_split(indices, labels[indices], fraction, derive_seed(seed, "folder-split", client) % 2**32)
 
 
 def _client_parts(

@@ -234,6 +234,14 @@ def _check_counts(cfg: ForgeryConfig, num_clients: int, num_faces: int) -> None:
     )
 
 
+def client_face_indices(cfg: ForgeryConfig, num_clients: int, num_faces: int, seed: int) -> list[np.ndarray]:
+    """The face indices each client owns (``faces_per_client`` of a seeded permutation, in order); its first
+    ``test_faces`` are held out for its test set. Other workloads re-derive a run's split from this."""
+    order = numpy_rng(seed, "forgery-faces").permutation(num_faces)
+    per = cfg.faces_per_client
+    return [order[k * per : (k + 1) * per] for k in range(num_clients)]
+
+
 def forgery_clients(
     cfg: ForgeryConfig, num_clients: int, image_size: int, seed: int, faces: np.ndarray | None = None
 ) -> list[ClientData]:
@@ -249,10 +257,9 @@ def forgery_clients(
     _check_counts(cfg, num_clients, len(faces))
     shares = real_shares(cfg, num_clients, seed)
     random_family = cfg.split == "dirichlet"
-    order = numpy_rng(seed, "forgery-faces").permutation(len(faces))
     clients = []
-    for k in range(num_clients):
-        own = faces[order[k * cfg.faces_per_client : (k + 1) * cfg.faces_per_client]]
+    for k, owned in enumerate(client_face_indices(cfg, num_clients, len(faces), seed)):
+        own = faces[owned]
         test_faces, train_faces = own[: cfg.test_faces], own[cfg.test_faces :]
         family = tuple(cfg.families) if random_family else cfg.families[k % len(cfg.families)]
         test_x, test_y, _ = draw_samples(

@@ -33,6 +33,18 @@ def stratified_subset(labels: np.ndarray, count: int | None, seed: int, label: s
     return np.sort(keep)
 
 
+def stratified_split(
+    indices: np.ndarray, labels: np.ndarray, fraction: float, random_state: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``(kept, held_out)`` indices with ``fraction`` held out, stratified by ``labels`` (one per index) unless
+    a class is too small to be (a single sample, or fewer held-out slots than classes)."""
+    try:
+        keep, held = train_test_split(indices, test_size=fraction, stratify=labels, random_state=random_state)
+    except ValueError:
+        keep, held = train_test_split(indices, test_size=fraction, random_state=random_state)
+    return np.sort(keep), np.sort(held)
+
+
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 

@@ -20,26 +20,26 @@ from torch import nn
 RELEASE_CAM_SIZE = 32  # the released attack compares maps resized to 32×32
 
 
-def cam_parts(model: nn.Module) -> tuple[nn.Module, torch.Tensor]:
-    """``(model, fc_weight)`` of a classifier that ends Conv → GAP → FC: it must offer ``forward_features``,
-    ``forward_head`` and a ``head.fc`` linear layer (``[num_classes, C]``). Other detectors have no class activation
-    map."""
+def cam_weight(model: nn.Module) -> torch.Tensor:
+    """The FC weight ``[num_classes, C]`` of a classifier that ends Conv → GAP → FC: it must offer
+    ``forward_features``, ``forward_head`` and a ``head.fc`` linear layer. Other detectors have no class activation
+    map (TypeError)."""
     fc = getattr(getattr(model, "head", None), "fc", None)
     if not (hasattr(model, "forward_features") and hasattr(model, "forward_head")) or not isinstance(fc, nn.Linear):
         raise TypeError(
             f"{type(model).__name__} has no forward_features and head.fc (Conv → GAP → FC), so it has no CAM"
         )
-    return model, fc.weight
+    return fc.weight
 
 
 def channel_cams(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
     """Per-channel CAM ``ReLU(F ⊙ w_c)`` ``[B, C, h, w]`` of class ``target`` ``[B]`` (default: the predicted
     class of ``x``, chosen without gradient)."""
-    net, weight = cam_parts(model)
-    features = net.forward_features(x)  # [B, C, h, w]
+    weight = cam_weight(model)
+    features = model.forward_features(x)  # [B, C, h, w]
     if target is None:
         with torch.no_grad():
-            target = net.forward_head(features).argmax(dim=1)
+            target = model.forward_head(features).argmax(dim=1)
     w = weight[target]  # [B, C]
     return F.relu(features * w[:, :, None, None])
 

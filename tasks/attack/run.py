@@ -90,6 +90,7 @@ def run(cfg: AttackConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
             "fixed": list(cfg.regions.fixed),
             "fixed_area": float(fixed.mean()),
             "candidates": {g: list(m) for g, m in cfg.regions.candidates.items()},
+            "adaptive": {"rule": cfg.adaptive.rule, "k": cfg.adaptive.k},
             "calibration": "boxes placed on the mean of LFW's 100 aligned faces (plots/regions.png)",
         },
         "attacks": {name: vars(spec) for name, spec in specs.items()},

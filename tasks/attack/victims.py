@@ -15,7 +15,7 @@ from fedray.platform.data.config import ForgeryConfig
 from fedray.platform.device import torch_threads
 from fedray.platform.errors import DataError
 from fedray.platform.modules.build import build_model
-from fedray.platform.modules.cam import cam_parts
+from fedray.platform.modules.cam import cam_weight
 from fedray.platform.modules.state import load_state_arrays, state_arrays
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import Runtime
@@ -37,7 +37,7 @@ def train_victim(
 
 def _check_cam(name: str, model: nn.Module, source: str) -> nn.Module:
     try:
-        cam_parts(model)
+        cam_weight(model)
     except TypeError:
         raise DataError(
             f"victims.{name}: the detector in {source} ({type(model).__name__}) does not end Conv → GAP → FC, so it "

@@ -60,13 +60,10 @@ def resolve_source(cfg: FairnessConfig) -> DetectorSource:
 
 def held_out_faces(forgery: ForgeryConfig, num_clients: int, seed: int, num_faces: int) -> np.ndarray:
     """Indices of the faces no client of a ``federated`` forgery run trained on (sorted)."""
-    from fedray.platform.seeding import numpy_rng
+    from fedray.platform.data.forgery import client_face_indices
 
-    order = numpy_rng(seed, "forgery-faces").permutation(num_faces)
-    per, held = forgery.faces_per_client, forgery.test_faces
-    trained = np.concatenate(
-        [order[k * per + held : (k + 1) * per] for k in range(num_clients)] or [np.zeros(0, dtype=np.int64)]
-    )
+    owned = client_face_indices(forgery, num_clients, num_faces, seed)
+    trained = np.concatenate([own[forgery.test_faces :] for own in owned] or [np.zeros(0, dtype=np.int64)])
     return np.setdiff1d(np.arange(num_faces), trained)
 
 

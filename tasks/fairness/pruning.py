@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedray.platform.modules.state import as_tensor
 from fedray.platform.seeding import derive_seed
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
@@ -66,7 +67,7 @@ def group_activation_norms(
             current["group"] = g
             counts[g] = len(own)
             for start in range(0, len(own), batch_size):
-                model(torch.from_numpy(np.ascontiguousarray(own[start : start + batch_size])).float().to(device))
+                model(as_tensor(own[start : start + batch_size], np.float32).to(device))
     finally:
         for handle in handles:
             handle.remove()

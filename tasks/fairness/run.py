@@ -250,7 +250,7 @@ def _plot(run_dir: RunDir, summary: dict[str, Any]) -> None:
         groups["mean"] if aggregated else groups,
         summary["rows"],
         summary["groups"],
-        f"per-group accuracy at threshold {summary.get('evaluation', {}).get('threshold', 0.5)}"
+        f"per-group accuracy at threshold {summary.get('evaluation', {}).get('threshold', summary.get('threshold'))}"
         + (f" (mean ± std, {len(summary['seeds'])} seeds)" if aggregated else ""),
         [*mat["std"], groups["std"]] if aggregated else None,
     )

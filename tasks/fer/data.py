@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 from skimage.transform import resize
-from sklearn.model_selection import train_test_split
 
 from fedray.platform.data.arrays import ImageArrays
 from fedray.platform.data.folder import SkippedImages, find_images, read_images
 from fedray.platform.data.idx import load_idx_split
-from fedray.platform.data.load import FASHION_MNIST_DIR, stratified_subset
+from fedray.platform.data.load import FASHION_MNIST_DIR, stratified_split, stratified_subset
 from fedray.platform.errors import DataError
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.fer.classes import FOLDER_LABELS, NUM_CLASSES, RAF_CLASSES, folder_label
@@ -65,13 +64,7 @@ def _resize(images: np.ndarray, size: int, channels: int) -> np.ndarray:
 
 def _split(images: np.ndarray, labels: np.ndarray, fraction: float, seed: int, label: str) -> tuple[Split, Split]:
     """A seeded split holding out ``fraction``, stratified unless a class is too small to be."""
-    idx = np.arange(len(labels))
-    state = derive_seed(seed, "fer", label) % 2**32
-    try:
-        keep, held = train_test_split(idx, test_size=fraction, stratify=labels, random_state=state)
-    except ValueError:  # a class with one sample, or fewer held-out slots than classes
-        keep, held = train_test_split(idx, test_size=fraction, random_state=state)
-    keep, held = np.sort(keep), np.sort(held)
+    keep, held = stratified_split(np.arange(len(labels)), labels, fraction, derive_seed(seed, "fer", label) % 2**32)
     return (images[keep], labels[keep]), (images[held], labels[held])
 
 

@@ -71,7 +71,8 @@ def train_method(
     with torch_threads(cfg.threads):
         device = select_device()
         model = _model(method, cfg, train_x.shape[1], text)
-        model.input_mean.fill_(float(np.mean(train_x)))
+        fill = float(np.mean(train_x))  # also what augmentation pads and erases with
+        model.input_mean.fill_(fill)
         model.input_std.fill_(float(np.std(train_x)) + 1e-8)
         model.to(device)
         peak = peak_lr(t, method)
@@ -79,7 +80,6 @@ def train_method(
         order = torch.Generator().manual_seed(derive_seed(cfg.seed, "fer", "batches"))
         draws = torch.Generator().manual_seed(derive_seed(cfg.seed, "fer", "augment"))
         x, y, vx = as_tensor(train_x), as_tensor(train_y), as_tensor(val_x)
-        fill = float(np.mean(train_x))
         curve: list[dict[str, float]] = []
         best: tuple[float, int, State] = (-1.0, 0, {})
         steps = 0
@@ -88,7 +88,7 @@ def train_method(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             model.train()
-            sums: dict[str, float] = {}
+            sums: dict[str, torch.Tensor] = {}  # detached: one device sync per epoch, not per step
             counts: dict[str, int] = {}
             for idx in _epoch_batches(len(y), t.batch_size, order):
                 batch = augment(x[idx], cfg.augment, fill, draws).to(device)
@@ -98,10 +98,10 @@ def train_method(
                 optimizer.step()
                 steps += 1
                 for name, value in terms.items():
-                    sums[name] = sums.get(name, 0.0) + value.item()
+                    sums[name] = sums.get(name, 0.0) + value.detach()
                     counts[name] = counts.get(name, 0) + 1
             val_acc = float((_predict(model, vx, t.eval_batch_size, device) == val_y).mean())
-            point = {"epoch": epoch + 1, **{k: sums[k] / counts[k] for k in sums}, "lr": lr, "val_acc": val_acc}
+            point = {"epoch": epoch + 1, **{k: float(sums[k]) / counts[k] for k in sums}, "lr": lr, "val_acc": val_acc}
             point.update({f"{k}_batches": counts.get(k, 0) for k in model.terms})  # batches the term was defined for
             curve.append(point)
             if val_acc > best[0]:

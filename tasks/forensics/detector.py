@@ -139,7 +139,7 @@ def _load_federated(run: Path, client: int | None) -> tuple[nn.Module, dict[str,
         raise DataError(f"{run} has no server checkpoint ({server_file}): the run never completed a round")
     method = METHODS[cfg.method]
     model = build_model(method.architecture, cfg.model, 1, 2)
-    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    state = state_arrays(model)
     state.update(strip_wrapper_prefixes(ServerCheckpoint.load(server_file).weights))
     info: dict[str, Any] = {"source": str(run), "method": cfg.method, "image_size": cfg.data.image_size}
     if client is not None:

@@ -41,7 +41,7 @@ def test_independent_steps_run_as_parallel_tasks_and_dependents_after_them(ray_s
                for s in steps.values())  # fmt: skip
     configs = {n: (Path(s["run_dir"]) / "config.yaml").read_text() for n, s in steps.items()}
     assert "\nseed: 1\n" in "\n" + configs["right"] and "\nseed: 0\n" in "\n" + configs["left"]
-    assert summary["step_seconds_sum"] == pytest.approx(sum(s["seconds"] for s in steps.values()))
+    assert summary["wall_seconds"] >= max(s["finished_at"] for s in steps.values())
 
 
 def test_a_task_reads_its_own_gpu_grant(ray_session):
