@@ -83,6 +83,13 @@ WORKLOADS: dict[str, Workload] = {
             num_cpus=1.0,
         ),
         Workload(
+            name="compose",
+            entry="fedray.tasks.compose.run:run",
+            schema="fedray.tasks.compose.config:ComposeConfig",
+            summary="image composition (Foodfusion): fusion cross-attention over fg/bg tokens + background control",
+            num_cpus=1.0,
+        ),
+        Workload(
             name="fairness",
             entry="fedray.tasks.fairness.run:run",
             schema="fedray.tasks.fairness.config:FairnessConfig",

@@ -80,3 +80,24 @@ def inline_and_ray(workload: str, overrides: list[str], root) -> tuple[dict, dic
         results[mode], _ = run_workload(workload, cfg)
         assert results[mode]["runtime"] == mode
     return results["inline"], results["local"]
+
+
+COMPOSE_TINY = [  # a compose run of a few seconds: every stage, every method
+    "data.image_size=16",
+    "data.train_triplets=24",
+    "data.test_triplets=4",
+    "model.model_channels=8",
+    "model.num_heads=1",
+    "model.attention_resolutions=[8]",
+    "cross_attention_resolutions=[8,4]",
+    "tokens.widths=[8,16]",
+    "tokens.stages=[stage1,stage2]",
+    "tokens.dim=16",
+    "tokens.heads=2",
+    "tokens.encoder_steps=2",
+    "train.base_steps=2",
+    "train.steps=3",
+    "train.batch_size=4",
+    "train.log_every=1",
+    "diffusion.sample_steps=2",
+]

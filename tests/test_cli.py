@@ -50,8 +50,8 @@ def test_config_prints_the_resolved_yaml():
     [
         (
             ("run", "fedsim"),
-            "unknown workload 'fedsim'; known workloads: attack, continual, distill, fairness, federated, fer, ood, "
-            "purify",
+            "unknown workload 'fedsim'; known workloads: attack, compose, continual, distill, fairness, federated, "
+            "fer, ood, purify",
         ),
         (("run", "federated", "server.roundz=2"), "valid keys under 'server': rounds,"),
         (("run", "federated", "server.rounds=two"), "bad value for config key 'server.rounds'"),

@@ -8,7 +8,8 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 
-def _hwc_unit(image: np.ndarray) -> np.ndarray:
+def hwc_unit(image: np.ndarray) -> np.ndarray:
+    """``[3, H, W]`` in [−1, 1] → ``[H, W, 3]`` float64 in [0, 1] (clipped), the layout scikit-image expects."""
     return np.clip((np.asarray(image, dtype=np.float64).transpose(1, 2, 0) + 1) / 2, 0, 1)
 
 
@@ -19,7 +20,7 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
 
 def rgb_and_y_quality(reference: np.ndarray, restored: np.ndarray) -> dict[str, float]:
     """``psnr``/``ssim`` on RGB in [0, 1] and ``psnr_y``/``ssim_y`` on ITU-R BT.601 luma (16–235, range 255)."""
-    a, b = _hwc_unit(reference), _hwc_unit(restored)
+    a, b = hwc_unit(reference), hwc_unit(restored)
     ya, yb = rgb2ycbcr(a)[..., 0], rgb2ycbcr(b)[..., 0]
     window = min(7, *a.shape[:2]) // 2 * 2 + 1 if min(a.shape[:2]) < 7 else 7
     return {
@@ -54,7 +55,7 @@ def laplacian_variance_ratio(references: np.ndarray, restored: np.ndarray) -> fl
     from skimage.filters import laplace
 
     energy = np.array(
-        [(laplace(rgb2gray(_hwc_unit(a))).var(), laplace(rgb2gray(_hwc_unit(b))).var())
+        [(laplace(rgb2gray(hwc_unit(a))).var(), laplace(rgb2gray(hwc_unit(b))).var())
          for a, b in zip(references, restored, strict=True)]
     )  # fmt: skip
     if len(energy) == 0 or energy[:, 0].sum() <= 0:

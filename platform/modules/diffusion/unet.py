@@ -3,15 +3,23 @@ self-attention at chosen feature-map sizes, skip connections, zero-initialised o
 
 Sizes come from :class:`fedray.platform.modules.config.UNetConfig`. ``attention_resolutions`` are feature-map side
 lengths (16 means "at the 16×16 level"), not downsampling factors as in guided-diffusion's flags.
+
+A conditional UNet adds a :class:`CrossAttentionBlock` after the self-attention of the levels named in
+``cross_attention_resolutions`` (and in the middle block), as Stable Diffusion's transformer blocks do, and accepts
+ControlNet residuals for its skips and middle block. The encoder half is built by one function shared with
+:class:`fedray.platform.modules.diffusion.controlnet.ControlNet`, so the copy has the same parameter names.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fedray.platform.modules.config import UNetConfig
+from fedray.platform.modules.diffusion.cross_attention import CrossAttentionBlock, ImageContext
 from fedray.platform.modules.diffusion.embedding import group_count, timestep_embedding, zero_init
 
 
@@ -98,73 +106,107 @@ class Upsample(nn.Module):
 
 
 class Stage(nn.ModuleList):
-    """Layers applied in sequence, each given the time embedding."""
+    """Layers applied in sequence, each given the time embedding (and cross-attention layers the context)."""
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, context: ImageContext | None = None) -> torch.Tensor:  # type: ignore[override]
         for layer in self:
-            x = layer(x, emb)
+            x = layer(x, emb, context) if isinstance(layer, CrossAttentionBlock) else layer(x, emb)
         return x
 
 
-class UNet(nn.Module):
-    """``forward(x [B, in_channels, S, S], t [B]) -> [B, out_channels, S, S]``; S must be divisible by
-    2^(len(channel_mult) − 1)."""
+class Encoder(nn.Module):
+    """The input convolution, the downsampling levels and the middle block, with the channel count of every skip."""
 
-    def __init__(self, cfg: UNetConfig, in_channels: int, out_channels: int, image_size: int) -> None:
+    def __init__(
+        self, cfg: UNetConfig, in_channels: int, image_size: int, cross_attention_resolutions: Sequence[int] = ()
+    ) -> None:
         super().__init__()
         levels = len(cfg.channel_mult)
         if image_size % 2 ** (levels - 1):
             raise ValueError(f"image size {image_size} is not divisible by 2^{levels - 1} for {levels} UNet levels")
         ch = cfg.model_channels
-        emb_dim = 4 * ch
-        self.model_channels = ch
-        self.time_embed = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-
-        def res(c_in: int, c_out: int, resample: str | None = None) -> ResBlock:
-            return ResBlock(c_in, c_out, emb_dim, cfg.dropout, cfg.scale_shift_norm, resample)
-
-        def attention(c: int) -> AttentionBlock:
-            return AttentionBlock(c, cfg.num_heads, cfg.num_head_channels)
-
+        self.cfg, self.cross_sides, self.emb_dim = cfg, set(cross_attention_resolutions), 4 * ch
         self.input = nn.Conv2d(in_channels, ch, 3, padding=1)
         self.down = nn.ModuleList()
-        skips, size, c = [ch], image_size, ch
+        self.skip_channels, size, c = [ch], image_size, ch
         for level, mult in enumerate(cfg.channel_mult):
             for _ in range(cfg.num_res_blocks):
-                stage = Stage([res(c, mult * ch)])
+                self.down.append(Stage([self.res(c, mult * ch), *self.attention(mult * ch, size)]))
                 c = mult * ch
-                if size in cfg.attention_resolutions:
-                    stage.append(attention(c))
-                self.down.append(stage)
-                skips.append(c)
+                self.skip_channels.append(c)
             if level < levels - 1:
-                self.down.append(Stage([res(c, c, "down") if cfg.resblock_updown else Downsample(c)]))
-                skips.append(c)
+                self.down.append(Stage([self.res(c, c, "down") if cfg.resblock_updown else Downsample(c)]))
+                self.skip_channels.append(c)
                 size //= 2
-        self.middle = Stage([res(c, c), attention(c), res(c, c)])
+        middle_cross = [CrossAttentionBlock(c, cfg.num_heads, cfg.num_head_channels)] if self.cross_sides else []
+        self.middle = Stage([self.res(c, c), AttentionBlock(c, cfg.num_heads, cfg.num_head_channels), *middle_cross,
+                             self.res(c, c)])  # fmt: skip
+        self.channels, self.size = c, size
+
+    def res(self, c_in: int, c_out: int, resample: str | None = None) -> ResBlock:
+        return ResBlock(c_in, c_out, self.emb_dim, self.cfg.dropout, self.cfg.scale_shift_norm, resample)
+
+    def attention(self, c: int, size: int) -> list[nn.Module]:
+        """The attention layers of a level with feature maps of side ``size``: self-attention, then cross-attention."""
+        layers: list[nn.Module] = []
+        if size in self.cfg.attention_resolutions:
+            layers.append(AttentionBlock(c, self.cfg.num_heads, self.cfg.num_head_channels))
+        if size in self.cross_sides:
+            layers.append(CrossAttentionBlock(c, self.cfg.num_heads, self.cfg.num_head_channels))
+        return layers
+
+
+class UNet(nn.Module):
+    """``forward(x [B, in_channels, S, S], t [B], context, control) -> [B, out_channels, S, S]``; S must be divisible
+    by 2^(len(channel_mult) − 1). ``control``: residuals added to every skip and, last, to the middle block's output."""
+
+    def __init__(
+        self,
+        cfg: UNetConfig,
+        in_channels: int,
+        out_channels: int,
+        image_size: int,
+        cross_attention_resolutions: Sequence[int] = (),
+    ) -> None:
+        super().__init__()
+        ch = cfg.model_channels
+        self.model_channels = ch
+        self.time_embed = nn.Sequential(nn.Linear(ch, 4 * ch), nn.SiLU(), nn.Linear(4 * ch, 4 * ch))
+        encoder = Encoder(cfg, in_channels, image_size, cross_attention_resolutions)
+        self.input, self.down, self.middle = encoder.input, encoder.down, encoder.middle
+        skips, size, c = list(encoder.skip_channels), encoder.size, encoder.channels
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mult))):
             for i in range(cfg.num_res_blocks + 1):
-                stage = Stage([res(c + skips.pop(), mult * ch)])
+                stage = Stage([encoder.res(c + skips.pop(), mult * ch), *encoder.attention(mult * ch, size)])
                 c = mult * ch
-                if size in cfg.attention_resolutions:
-                    stage.append(attention(c))
                 if level and i == cfg.num_res_blocks:
-                    stage.append(res(c, c, "up") if cfg.resblock_updown else Upsample(c))
+                    stage.append(encoder.res(c, c, "up") if cfg.resblock_updown else Upsample(c))
                     size *= 2
                 self.up.append(stage)
         self.out = nn.Sequential(
             nn.GroupNorm(group_count(c), c), nn.SiLU(), zero_init(nn.Conv2d(c, out_channels, 3, padding=1))
         )
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        context: ImageContext | None = None,
+        control: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         emb = self.time_embed(timestep_embedding(t, self.model_channels).to(x.dtype))
         h = self.input(x)
         skips = [h]
         for stage in self.down:
-            h = stage(h, emb)
+            h = stage(h, emb, context)
             skips.append(h)
-        h = self.middle(h, emb)
+        h = self.middle(h, emb, context)
+        if control is not None:
+            if len(control) != len(skips) + 1:
+                raise ValueError(f"control has {len(control)} residuals; this UNet takes {len(skips) + 1}")
+            skips = [s + r for s, r in zip(skips, control[:-1], strict=True)]
+            h = h + control[-1]
         for stage in self.up:
-            h = stage(torch.cat([h, skips.pop()], dim=1), emb)
+            h = stage(torch.cat([h, skips.pop()], dim=1), emb, context)
         return self.out(h)

@@ -1,0 +1,83 @@
+"""The ``compose`` workload end to end at a tiny size (inline), resume, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import COMPOSE_TINY
+
+from fedray.cluster.launch import resolve_config, run_workload
+from fedray.platform.errors import ConfigError, DataError
+
+TINY = ["cluster.mode=inline", *COMPOSE_TINY]
+
+
+def test_compose_end_to_end_scores_every_method_and_resume_reuses_everything(tmp_path: Path):
+    overrides = [*TINY, f"run.root={tmp_path}"]
+    summary, run_dir = run_workload("compose", resolve_config("compose", overrides=overrides))
+    assert list(summary["results"]) == ["fusion", "concat", "fusion_nocontrol", "paste"]
+    for method, row in summary["results"].items():
+        assert 0 < row["psnr"] < 60 and -1 <= row["ssim"] <= 1, method
+        assert np.isfinite(row["psnr_region"]) and np.isfinite(row["fg_feature_cosine"]), method
+        assert (row["seconds_per_image"] > 0) == (method != "paste"), method
+    # naive paste leaves the background as it was: far better there than inside the region
+    paste = summary["results"]["paste"]
+    assert paste["psnr_background"] > paste["psnr_region"]
+    assert set(summary["fusion_psnr_gain"]) == {"concat", "fusion_nocontrol", "paste"}
+    stage2 = summary["training"]
+    assert stage2["fusion"]["trainable_parameters"] > stage2["fusion_nocontrol"]["trainable_parameters"]
+    assert stage2["fusion_nocontrol"]["trainable_parameters"] > stage2["concat"]["trainable_parameters"]
+    assert not set(summary["data"]["scenes"]["train"]) & set(summary["data"]["scenes"]["test"])
+    assert (run_dir.path / "plots" / "compose_grid.png").is_file()
+    names = {p.stem for p in (run_dir.path / "checkpoints").glob("*.safetensors")}
+    assert names == {"encoder", "base", "fusion", "concat", "fusion_nocontrol"}
+    log = [json.loads(line) for line in run_dir.metrics_log.read_text().splitlines()]
+    assert {r["model"] for r in log} == names
+    again, _ = run_workload("compose", resolve_config("compose", overrides=[*overrides, "resume=true"]))
+    assert all(again["training"][n]["source"].endswith(f"{n}.safetensors") for n in names)
+    assert again["results"] == summary["results"]
+
+
+def test_a_method_trains_from_given_base_and_encoder_checkpoints(tmp_path: Path):
+    first = [*TINY, f"run.root={tmp_path}", "run.name=first", "methods=[concat]"]
+    _, run_dir = run_workload("compose", resolve_config("compose", overrides=first))
+    given = [
+        *TINY, f"run.root={tmp_path}", "run.name=second", "methods=[concat,paste]",
+        f"train.base_checkpoint={run_dir.checkpoint('base')}",
+        f"tokens.encoder_checkpoint={run_dir.checkpoint('encoder')}",
+    ]  # fmt: skip
+    summary, _ = run_workload("compose", resolve_config("compose", overrides=given))
+    assert summary["training"]["base"] == {"source": str(run_dir.checkpoint("base"))}
+    assert summary["training"]["concat"]["steps"] == 3
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("methods=[fusion,blend]", "unknown entries \\['blend'\\]"),
+        ("cross_attention_resolutions=[12]", "not UNet feature-map sides"),
+        ("tokens.stages=[stage7]", "tokens.stages must name stages"),
+        ("data.region_scale=[0.4,0.7]", "region_scale must stay"),
+        ("data.source=folder", "needs data.path"),
+        ("train.checkpoints={paste: x.safetensors}", "only fusion, concat, fusion_nocontrol are trained"),
+        ("train.token_dropout=1.0", "token_dropout in \\[0, 1\\)"),
+        ("diffusion.sample_steps=0", "sample_steps must lie"),
+    ],
+)
+def test_bad_config_values_are_one_line_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("compose", overrides=[override])
+
+
+def test_a_corrupt_checkpoint_is_a_one_line_error_and_a_missing_folder_names_itself(tmp_path: Path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"garbage")
+    overrides = [*TINY, f"run.root={tmp_path}", "methods=[paste]", f"tokens.encoder_checkpoint={bad}"]
+    with pytest.raises(DataError, match="cannot read checkpoint"):
+        run_workload("compose", resolve_config("compose", overrides=overrides))
+    missing = [*TINY, f"run.root={tmp_path}", "data.source=folder", f"data.path={tmp_path / 'nowhere'}"]
+    with pytest.raises(DataError, match="nowhere"):
+        run_workload("compose", resolve_config("compose", overrides=missing))
