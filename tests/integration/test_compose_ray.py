@@ -13,6 +13,7 @@ pytestmark = pytest.mark.ray
 
 def test_ray_tasks_give_the_inline_numbers(ray_session, tmp_path: Path):
     inline, ray_run = inline_and_ray("compose", COMPOSE_TINY, tmp_path)
+
     def scores(summary: dict) -> str:  # everything but the measured time
         rows = {m: {k: v for k, v in r.items() if k != "seconds_per_image"} for m, r in summary["results"].items()}
         return json.dumps(rows, sort_keys=True)
