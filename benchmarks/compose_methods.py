@@ -4,16 +4,18 @@ baseline and the ablation without the control branch, on held-out composition tr
 The first seed trains the token encoder and the base UNet (stage 1); every seed then trains all stage-2 methods on
 that frozen base with its own initialisation, batches and token dropout, and composes the same held-out triplets
 with its own sampling noise — the methods differ only in their conditioning. Prints one JSON document and a table of
-mean ± standard deviation over seeds. Usage::
+mean ± standard deviation over seeds. A ``--variant`` re-composes with the first seed's trained weights and other
+sampling settings (e.g. without guidance). Usage::
 
     python benchmarks/compose_methods.py --seeds 0 1 2 --root runs/bench-compose \\
-        --out benchmarks/results/compose_methods.json
+        --variant guidance1:diffusion.guidance=1.0 --out benchmarks/results/compose_methods.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -61,6 +63,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--root", default="runs/bench-compose", help="run root (kept: the trained weights are reused)")
     parser.add_argument("--extra", nargs="*", default=[], help="further overrides for every run")
+    parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,key=value (sampling only)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     runs: dict[str, dict] = {}
@@ -77,17 +80,30 @@ def main() -> None:
                 f"train.base_checkpoint={weights / 'base.safetensors'}",
                 f"tokens.encoder_checkpoint={weights / 'encoder.safetensors'}",
             ]
+    first = Path(args.root) / "compose" / f"seed{args.seeds[0]}" / "checkpoints"
+    trained = [f"train.checkpoints.{m}={first / f'{m}.safetensors'}" for m in runs[f"seed{args.seeds[0]}"]["training"]
+               if m not in ("encoder", "base")]  # fmt: skip
+    variants = {}
+    for variant in args.variant:
+        name, _, overrides = variant.partition(":")
+        extra = [f"seed={args.seeds[0]}", *args.extra, *shared, *trained, *re.split(r",(?![^\[]*\])", overrides)]
+        start = time.perf_counter()
+        variants[name] = run_workload("compose", extra, args.root, name)
+        seconds[name] = time.perf_counter() - start
     summary = over_seeds(runs)
     result = {
         "config": {"seeds": args.seeds, "extra": args.extra, "stage1_from": f"seed{args.seeds[0]}"},
         "summary": summary,
         "fusion_psnr_gain": gains(runs) if "fusion" in summary else {},
+        "variants": {n: v["results"] for n, v in variants.items()},
         "seconds": seconds,
         "runs": runs,
     }
     text = json.dumps(result, indent=1)
     print(text)
     print(table(summary, len(runs)))
+    for name, variant in variants.items():
+        print(f"variant {name}: " + ", ".join(f"{m} PSNR {r['psnr']:.2f}" for m, r in variant["results"].items()))
     if args.out:
         Path(args.out).write_text(text + "\n")
 

@@ -6,6 +6,7 @@ when the split is fixed on disk (then both must name the same classes). Unreadab
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +20,28 @@ def _classes(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def read_labelled_dirs(
+    dirs: Iterable[tuple[int, Path]], root: Path, channels: int, size: int
+) -> tuple[np.ndarray, np.ndarray, SkippedImages]:
+    """Every readable image under each ``(label, folder)`` pair: ``(images [N, C, S, S], labels [N], skipped)``;
+    a DataError when none is readable."""
+    paths, labels = [], []
+    for label, directory in dirs:
+        found = find_images(directory)
+        paths += found
+        labels += [label] * len(found)
+    images, kept, skipped = read_images(paths, channels, size, root=root)
+    if len(kept) == 0:
+        raise DataError(f"no readable images under {root}/<class>/ ({skipped.count} unreadable)")
+    return images, np.asarray(labels, dtype=np.int64)[kept], skipped
+
+
 def _read_split(
     directory: Path, classes: list[str], channels: int, size: int, name: str
 ) -> tuple[ImageArrays, SkippedImages]:
-    paths, labels = [], []
-    for label, cls in enumerate(classes):
-        found = find_images(directory / cls)
-        paths += found
-        labels += [label] * len(found)
-    images, kept, skipped = read_images(paths, channels, size, root=directory)
-    if len(kept) == 0:
-        raise DataError(f"no readable images under {directory}/<class>/ (classes: {', '.join(classes)})")
-    return ImageArrays(images, np.asarray(labels, dtype=np.int64)[kept], len(classes), name), skipped
+    dirs = [(label, directory / cls) for label, cls in enumerate(classes)]
+    images, labels, skipped = read_labelled_dirs(dirs, directory, channels, size)
+    return ImageArrays(images, labels, len(classes), name), skipped
 
 
 def read_class_folders(

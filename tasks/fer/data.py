@@ -17,7 +17,8 @@ import numpy as np
 from skimage.transform import resize
 
 from fedray.platform.data.arrays import ImageArrays
-from fedray.platform.data.folder import SkippedImages, find_images, read_images
+from fedray.platform.data.class_folder import read_labelled_dirs
+from fedray.platform.data.folder import SkippedImages
 from fedray.platform.data.idx import load_idx_split
 from fedray.platform.data.load import FASHION_MNIST_DIR, stratified_split, stratified_subset
 from fedray.platform.errors import DataError
@@ -110,17 +111,9 @@ def _read_folder_split(directory: Path, d: ExpressionData, skipped: SkippedImage
     missing = [RAF_CLASSES[k] for k in range(NUM_CLASSES) if k not in dirs]
     if need_all and missing:
         raise DataError(f"{directory} has no class folder for {', '.join(missing)}; all seven are needed to train")
-    paths, labels = [], []
-    for label, sub in sorted(dirs.items()):
-        found = find_images(sub)
-        paths += found
-        labels += [label] * len(found)
-    images, kept, lost = read_images(paths, d.channels, d.image_size, root=directory)
+    images, labels_kept, lost = read_labelled_dirs(sorted(dirs.items()), directory, d.channels, d.image_size)
     skipped.count += lost.count
     skipped.examples += lost.examples[: max(0, 5 - len(skipped.examples))]
-    labels_kept = np.asarray(labels, dtype=np.int64)[kept]
-    if len(kept) == 0:
-        raise DataError(f"no readable images under {directory}/<class>/ ({lost.count} unreadable)")
     empty = [RAF_CLASSES[k] for k in range(NUM_CLASSES) if need_all and not (labels_kept == k).any()]
     if empty:
         raise DataError(f"{directory} has no readable images of {', '.join(empty)}; all seven are needed to train")
