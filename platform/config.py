@@ -9,6 +9,7 @@ turned into one-line :class:`ConfigError` messages that name the offending key a
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -69,6 +70,14 @@ class WorkloadConfig:
 
     def validate(self) -> None:
         """Cross-field checks that types alone cannot express; raise :class:`ConfigError`."""
+
+
+def check_known(key: str, chosen: Iterable[str], known: Iterable[str]) -> None:
+    """A ConfigError naming the entries of list ``key`` that are not in ``known`` (and the valid ones)."""
+    known = list(known)
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise ConfigError(f"{key} has unknown entries {unknown}; choose from {', '.join(known)}")
 
 
 C = TypeVar("C", bound=WorkloadConfig)

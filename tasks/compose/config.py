@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig
+from fedray.platform.config import WorkloadConfig, check_known
 from fedray.platform.errors import ConfigError
 from fedray.platform.modules.config import UNetConfig
 
@@ -140,9 +140,7 @@ class ComposeConfig(WorkloadConfig):
     num_gpus: float = 0.0
 
     def validate(self) -> None:
-        unknown = sorted(set(self.methods) - set(METHODS))
-        if unknown:
-            raise ConfigError(f"methods has unknown entries {unknown}; choose from {', '.join(METHODS)}")
+        check_known("methods", self.methods, METHODS)
         stray = sorted(set(self.train.checkpoints) - set(TRAINED_METHODS))
         if stray:
             raise ConfigError(f"train.checkpoints names {stray}; only {', '.join(TRAINED_METHODS)} are trained")

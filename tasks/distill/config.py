@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig
+from fedray.platform.config import WorkloadConfig, check_known
 from fedray.platform.errors import ConfigError
 
 VARIANTS = ("tad_sr", "reg_only", "reg_sds", "reg_hsd")
@@ -76,8 +76,6 @@ class DistillConfig(WorkloadConfig):
 
     def validate(self) -> None:
         for key, chosen, known in (("variants", self.variants, VARIANTS), ("references", self.references, REFERENCES)):
-            unknown = sorted(set(chosen) - set(known))
-            if unknown:
-                raise ConfigError(f"{key} has unknown entries {unknown}; choose from {', '.join(known)}")
+            check_known(key, chosen, known)
         if self.train.steps < 1 or self.train.batch_size < 1 or self.losses.hsd_steps < 1:
             raise ConfigError("train.steps, train.batch_size and losses.hsd_steps must be positive")

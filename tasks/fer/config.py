@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig
+from fedray.platform.config import WorkloadConfig, check_known
 from fedray.platform.errors import ConfigError
 
 METHODS = ("ke2nt", "text_ce", "text_ce_lt", "text_ce_lc", "linear_ce")
@@ -140,9 +140,7 @@ class FERConfig(WorkloadConfig):
         self._validate_training()
 
     def _validate_methods(self) -> None:
-        unknown = sorted(set(self.methods) - set(METHODS))
-        if unknown:
-            raise ConfigError(f"methods has unknown entries {unknown}; choose from {', '.join(METHODS)}")
+        check_known("methods", self.methods, METHODS)
         if not self.methods or len(set(self.methods)) != len(self.methods):
             raise ConfigError(f"methods must list at least one method, each once; got {self.methods}")
 

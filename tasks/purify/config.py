@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig
+from fedray.platform.config import WorkloadConfig, check_known
 from fedray.platform.errors import ConfigError
 from fedray.platform.modules.config import UNetConfig
 
@@ -122,9 +122,7 @@ class PurifyConfig(WorkloadConfig):
     num_gpus: float = 0.0
 
     def validate(self) -> None:
-        unknown = sorted(set(self.methods) - set(METHODS))
-        if unknown:
-            raise ConfigError(f"methods has unknown entries {unknown}; choose from {', '.join(METHODS)}")
+        check_known("methods", self.methods, METHODS)
         if self.data.source == "folder" and not self.data.path:
             raise ConfigError("data.source=folder needs data.path (a folder with train/ and test/)")
         size = self.data.image_size

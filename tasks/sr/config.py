@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig
+from fedray.platform.config import WorkloadConfig, check_known
 from fedray.platform.errors import ConfigError
 from fedray.platform.modules.config import SRNetConfig, UNetConfig
 
@@ -99,9 +99,7 @@ class SRConfig(WorkloadConfig):
     num_gpus: float = 0.0
 
     def validate(self) -> None:
-        unknown = sorted(set(self.methods) - set(METHODS))
-        if unknown:
-            raise ConfigError(f"methods has unknown entries {unknown}; choose from {', '.join(METHODS)}")
+        check_known("methods", self.methods, METHODS)
         stray = sorted(set(self.checkpoints) - set(METHODS))
         if stray:
             raise ConfigError(f"checkpoints names unknown methods {stray}; choose from {', '.join(METHODS)}")

@@ -17,8 +17,8 @@ from torch import nn
 
 from fedray.platform.modules.config import UNetConfig
 from fedray.platform.modules.diffusion.cross_attention import CrossAttentionBlock
-from fedray.platform.modules.diffusion.embedding import timestep_embedding, zero_init
-from fedray.platform.modules.diffusion.unet import Encoder, UNet
+from fedray.platform.modules.diffusion.embedding import zero_init
+from fedray.platform.modules.diffusion.unet import UNet, WithEncoder
 
 COPIED = ("time_embed.", "input.", "down.", "middle.")  # the parameters the copy shares names with the UNet
 
@@ -36,7 +36,7 @@ class HintEncoder(nn.Sequential):
         )
 
 
-class ControlNet(nn.Module):
+class ControlNet(WithEncoder):
     """``forward(x, t, hint) -> residuals`` for :meth:`UNet.forward`'s ``control`` (skips in order, middle last)."""
 
     def __init__(
@@ -48,15 +48,11 @@ class ControlNet(nn.Module):
         cross_attention_resolutions: Sequence[int] = (),
     ) -> None:
         super().__init__()
-        ch = cfg.model_channels
-        self.model_channels = ch
-        self.time_embed = nn.Sequential(nn.Linear(ch, 4 * ch), nn.SiLU(), nn.Linear(4 * ch, 4 * ch))
-        encoder = Encoder(cfg, in_channels, image_size, cross_attention_resolutions)
-        self.input, self.down, self.middle = encoder.input, encoder.down, encoder.middle
+        encoder = self.build_encoder(cfg, in_channels, image_size, cross_attention_resolutions)
         for block in self.modules():
             if isinstance(block, CrossAttentionBlock):
                 block.requires_grad_(False)  # kept for the UNet's parameter names; no context ever reaches them
-        self.hint = HintEncoder(hint_channels, ch)
+        self.hint = HintEncoder(hint_channels, cfg.model_channels)
         self.zero_convs = nn.ModuleList(zero_init(nn.Conv2d(c, c, 1)) for c in encoder.skip_channels)
         self.middle_out = zero_init(nn.Conv2d(encoder.channels, encoder.channels, 1))
 
@@ -74,7 +70,7 @@ class ControlNet(nn.Module):
         return control
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, hint: torch.Tensor) -> list[torch.Tensor]:
-        emb = self.time_embed(timestep_embedding(t, self.model_channels).to(x.dtype))
+        emb = self.embed(t, x.dtype)
         h = self.input(x) + self.hint(hint)
         residuals = [self.zero_convs[0](h)]
         for stage, zero_conv in zip(self.down, self.zero_convs[1:], strict=True):

@@ -156,7 +156,25 @@ class Encoder(nn.Module):
         return layers
 
 
-class UNet(nn.Module):
+class WithEncoder(nn.Module):
+    """A network that owns a time embedding and an :class:`Encoder`'s layers as ``time_embed``, ``input``, ``down``
+    and ``middle``: the parameter names the UNet and its ControlNet copy share."""
+
+    def build_encoder(
+        self, cfg: UNetConfig, in_channels: int, image_size: int, cross_attention_resolutions: Sequence[int]
+    ) -> Encoder:
+        ch = cfg.model_channels
+        self.model_channels = ch
+        self.time_embed = nn.Sequential(nn.Linear(ch, 4 * ch), nn.SiLU(), nn.Linear(4 * ch, 4 * ch))
+        encoder = Encoder(cfg, in_channels, image_size, cross_attention_resolutions)
+        self.input, self.down, self.middle = encoder.input, encoder.down, encoder.middle
+        return encoder
+
+    def embed(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return self.time_embed(timestep_embedding(t, self.model_channels).to(dtype))
+
+
+class UNet(WithEncoder):
     """``forward(x [B, in_channels, S, S], t [B], context, control) -> [B, out_channels, S, S]``; S must be divisible
     by 2^(len(channel_mult) − 1). ``control``: residuals added to every skip and, last, to the middle block's output."""
 
@@ -170,10 +188,7 @@ class UNet(nn.Module):
     ) -> None:
         super().__init__()
         ch = cfg.model_channels
-        self.model_channels = ch
-        self.time_embed = nn.Sequential(nn.Linear(ch, 4 * ch), nn.SiLU(), nn.Linear(4 * ch, 4 * ch))
-        encoder = Encoder(cfg, in_channels, image_size, cross_attention_resolutions)
-        self.input, self.down, self.middle = encoder.input, encoder.down, encoder.middle
+        encoder = self.build_encoder(cfg, in_channels, image_size, cross_attention_resolutions)
         skips, size, c = list(encoder.skip_channels), encoder.size, encoder.channels
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mult))):
@@ -195,7 +210,7 @@ class UNet(nn.Module):
         context: ImageContext | None = None,
         control: Sequence[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        emb = self.time_embed(timestep_embedding(t, self.model_channels).to(x.dtype))
+        emb = self.embed(t, x.dtype)
         h = self.input(x)
         skips = [h]
         for stage in self.down:
