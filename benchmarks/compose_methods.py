@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from workload_run import run_workload
 
-SCORES = ("psnr", "ssim", "psnr_region", "psnr_background", "fg_feature_cosine", "seconds_per_image")
+SCORES = ("psnr", "ssim", "psnr_region", "ssim_region", "psnr_background", "fg_feature_cosine", "seconds_per_image")
 
 
 def over_seeds(runs: dict[str, dict]) -> dict[str, dict[str, dict[str, float]]]:
@@ -64,8 +64,10 @@ def main() -> None:
     parser.add_argument("--root", default="runs/bench-compose", help="run root (kept: the trained weights are reused)")
     parser.add_argument("--extra", nargs="*", default=[], help="further overrides for every run")
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,key=value (sampling only)")
+    parser.add_argument("--resume", action="store_true", help="reuse every saved model and composite (re-score only)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
+    args.extra += ["resume=true"] if args.resume else []
     runs: dict[str, dict] = {}
     seconds: dict[str, float] = {}
     shared: list[str] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.metrics import mean_squared_error
+from skimage.metrics import mean_squared_error, structural_similarity
 
 from fedray.platform.metrics.image import hwc_unit, mean_and_std, psnr, rgb_and_y_quality
 from fedray.platform.modules.encoders import ConvEncoder
@@ -23,14 +23,25 @@ def _masked_psnr(reference: np.ndarray, output: np.ndarray, mask: np.ndarray) ->
     return psnr(hwc_unit(reference)[mask], hwc_unit(output)[mask], 1.0)
 
 
+def _masked_ssim(reference: np.ndarray, output: np.ndarray, mask: np.ndarray) -> float:
+    """The mean of the SSIM map (RGB, 7×7 windows) over the pixels where ``mask`` holds; NaN when empty."""
+    if not mask.any():
+        return float("nan")
+    _, ssim_map = structural_similarity(
+        hwc_unit(reference), hwc_unit(output), data_range=1.0, channel_axis=-1, win_size=7, full=True
+    )
+    return float(ssim_map[mask].mean())
+
+
 def composite_quality(reference: np.ndarray, output: np.ndarray, region: np.ndarray) -> dict[str, float]:
     """One composite: ``psnr``/``ssim`` (RGB) and ``psnr_y``/``ssim_y``, ``mse`` (RGB in [0, 1]), ``psnr_region``
-    inside and ``psnr_background`` outside the foreground region."""
+    and ``ssim_region`` inside and ``psnr_background`` outside the foreground region."""
     inside = np.asarray(region[0]) > 0.5
     return {
         **rgb_and_y_quality(reference, output),
         "mse": float(mean_squared_error(hwc_unit(reference), hwc_unit(output))),
         "psnr_region": _masked_psnr(reference, output, inside),
+        "ssim_region": _masked_ssim(reference, output, inside),
         "psnr_background": _masked_psnr(reference, output, ~inside),
     }
 

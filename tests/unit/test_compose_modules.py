@@ -218,6 +218,12 @@ def test_composite_metrics_split_the_error_between_region_and_background():
     row = composite_quality(reference, output, region)
     assert row["psnr_region"] == pytest.approx(20.0)  # 10·log10(1 / 0.1²)
     assert row["psnr_background"] == float("inf")
+    big, big_region = np.zeros((3, 24, 24), np.float32), np.zeros((1, 24, 24), np.float32)
+    big_region[0, 8:16, 8:16] = 1
+    noisy = big + 0.3 * np.random.default_rng(1).standard_normal(big.shape).astype(np.float32) * big_region
+    ssim = composite_quality(big, noisy, big_region)
+    assert ssim["ssim_region"] < ssim["ssim"] < 1  # the error is inside the region
+    assert composite_quality(big, big, big_region)["ssim_region"] == pytest.approx(1.0)
     assert row["mse"] == pytest.approx(0.01 * 16 / 64)
     assert row["psnr"] == pytest.approx(10 * np.log10(1 / (0.01 * 16 / 64)))
     encoder = ConvEncoder(3, [4, 8]).eval()
