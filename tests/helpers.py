@@ -101,3 +101,26 @@ COMPOSE_TINY = [  # a compose run of a few seconds: every stage, every method
     "train.log_every=1",
     "diffusion.sample_steps=2",
 ]
+
+ATTACK_TINY = [  # an attack run of a few seconds: both victims, every attack family
+    "data.image_size=16",
+    "data.test_images=8",
+    "data.test_faces=10",
+    "data.forgery.train_per_class=16",
+    "victims.cnn.model.widths=[4,8]",
+    "victims.resnet.model.widths=[4,8]",
+    "victims.cnn.epochs=1",
+    "victims.resnet.epochs=1",
+    "asma.steps=2",
+    "asma.batch_size=4",
+    "baselines.steps=2",
+]
+
+FAIRNESS_TINY = [  # a fairness run of a few seconds: two seeds of a small detector
+    "seeds=[0,1]",
+    "detector.epochs=1",
+    "detector.model.widths=[8,16]",
+    "faces.forgery.train_per_class=32",
+    "evaluation.per_cell=8",
+    "evaluation.calibration_per_cell=6",
+]

@@ -126,7 +126,7 @@ def run(cfg: ComposeConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]
     }
     summary: dict[str, Any] = {
         "workload": "compose",
-        "data": {**description, "train_triplets": len(train), "test_triplets": len(test)},
+        "data": description,
         "image_size": cfg.data.image_size,
         "sampling": {"ddim_steps": cfg.diffusion.sample_steps, "guidance": cfg.diffusion.guidance},
         "methods": list(cfg.methods),

@@ -6,26 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import inline_and_ray
+from helpers import ATTACK_TINY, inline_and_ray
 
 pytestmark = pytest.mark.ray
 
-TINY = [
-    "data.image_size=16",
-    "data.test_images=8",
-    "data.test_faces=10",
-    "data.forgery.train_per_class=16",
-    "victims.cnn.model.widths=[4,8]",
-    "victims.resnet.model.widths=[4,8]",
-    "victims.cnn.epochs=1",
-    "victims.resnet.epochs=1",
-    "attacks=[asma,asma_adaptive,pgd]",
-    "asma.steps=2",
-    "asma.batch_size=4",
-    "baselines.steps=2",
-    "num_cpus=1",
-    "threads=1",
-]
+TINY = [*ATTACK_TINY, "attacks=[asma,asma_adaptive,pgd]", "num_cpus=1", "threads=1"]
 
 
 def test_ray_tasks_give_the_inline_numbers(ray_session, tmp_path: Path):

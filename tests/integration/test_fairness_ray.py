@@ -6,22 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import inline_and_ray
+from helpers import FAIRNESS_TINY, inline_and_ray
 
 pytestmark = pytest.mark.ray
 
-TINY = [
-    "seeds=[0,1]",
-    "detector.epochs=1",
-    "detector.model.widths=[8,16]",
-    "faces.forgery.train_per_class=32",
-    "evaluation.per_cell=8",
-    "evaluation.calibration_per_cell=6",
-    "pruning.rates_percent=[10]",
-    "pruning.scores=[bpfa,random]",
-    "num_cpus=1",
-    "threads=1",
-]
+TINY = [*FAIRNESS_TINY, "pruning.rates_percent=[10]", "pruning.scores=[bpfa,random]", "num_cpus=1", "threads=1"]
 
 
 def test_ray_tasks_give_the_inline_numbers(ray_session, tmp_path: Path):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import ATTACK_TINY
 from torch import nn
 
 from fedray.cluster.launch import resolve_config, run_workload
@@ -257,21 +258,7 @@ def test_bad_configs_are_one_line_errors(override: str, message: str):
 
 # --- end to end -----------------------------------------------------------------------------------------------------
 
-TINY = [
-    "cluster.mode=inline",
-    "data.image_size=16",
-    "data.test_images=8",
-    "data.test_faces=10",
-    "data.forgery.train_per_class=16",
-    "victims.cnn.model.widths=[4,8]",
-    "victims.resnet.model.widths=[4,8]",
-    "victims.cnn.epochs=1",
-    "victims.resnet.epochs=1",
-    "asma.steps=2",
-    "asma.batch_size=4",
-    "baselines.steps=2",
-    "grid_images=3",
-]
+TINY = ["cluster.mode=inline", *ATTACK_TINY, "grid_images=3"]
 
 
 def same(a: dict, b: dict) -> bool:

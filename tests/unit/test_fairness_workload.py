@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import FAIRNESS_TINY
 
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.data.config import ForgeryConfig
@@ -16,16 +17,7 @@ from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.metrics.fairness import METRIC_NAMES
 from fedray.tasks.fairness.data import held_out_faces
 
-TINY = [
-    "cluster.mode=inline",
-    "seeds=[0,1]",
-    "detector.epochs=1",
-    "detector.model.widths=[8,16]",
-    "faces.forgery.train_per_class=32",
-    "evaluation.per_cell=8",
-    "evaluation.calibration_per_cell=6",
-    "pruning.rates_percent=[1,10]",
-]
+TINY = ["cluster.mode=inline", *FAIRNESS_TINY, "pruning.rates_percent=[1,10]"]
 BLOCKS = {"official_ur_acc_plus_one", "official_ur_acc", "paper_ur_acc", "paper_ur_acc_plus_one"}
 
 

@@ -104,8 +104,8 @@ class ConcatProcessor(nn.Module):
 
 
 class CrossAttentionBlock(nn.Module):
-    """x + to_out(scale · processor(to_q(GN(x)), context)) over every position of a feature map; ``x`` unchanged
-    without a processor or context."""
+    """x + to_out(processor(to_q(GN(x)), context)) over every position of a feature map (the official output scale
+    is 1); ``x`` unchanged without a processor or context."""
 
     def __init__(self, channels: int, num_heads: int, head_channels: int | None) -> None:
         super().__init__()
@@ -117,14 +117,13 @@ class CrossAttentionBlock(nn.Module):
         self.to_q = nn.Linear(channels, channels, bias=False)
         self.to_out = nn.Linear(channels, channels, bias=False)  # so that O = 0 adds nothing, as without context
         self.processor: nn.Module | None = None
-        self.scale = 1.0
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None, context: ImageContext | None = None):
         if self.processor is None or context is None:
             return x
         b, c, h, w = x.shape
         q = _heads(self.to_q(self.norm(x).reshape(b, c, h * w).transpose(1, 2)), self.heads)
-        out = self.to_out(self.scale * self.processor(q, context, self.heads))  # [b, hw, c]
+        out = self.to_out(self.processor(q, context, self.heads))  # [b, hw, c]
         return x + out.transpose(1, 2).reshape(b, c, h, w)
 
 
