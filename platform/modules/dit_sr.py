@@ -5,7 +5,9 @@ instead of growing with the channel count of the low-resolution levels.
 
 ``forward(x_t [B, C, S, S], t [B], cond [B, C_cond, S, S]) -> x̂₀ [B, C_out, S, S]``: the conditioning image (the
 upsampled low-resolution input) is concatenated to x_t; encoder-decoder skips are concatenated and fused by a 3×3
-conv. Sizes come from :class:`fedray.platform.modules.config.SRNetConfig`.
+conv. Sizes come from :class:`fedray.platform.modules.config.SRNetConfig`. With ``residual`` the output is added to
+the conditioning image (x̂₀ = cond + f): the zero-initialised output layer then starts at the conditioning image
+instead of at zero.
 """
 
 from __future__ import annotations
@@ -37,8 +39,14 @@ class IsotropicStage(nn.Module):
 
 
 class DiTSRNet(nn.Module):
-    def __init__(self, cfg: SRNetConfig, in_channels: int, cond_channels: int, out_channels: int, size: int) -> None:
+    def __init__(
+        self, cfg: SRNetConfig, in_channels: int, cond_channels: int, out_channels: int, size: int,
+        residual: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
+        if residual and cond_channels != out_channels:
+            raise ValueError(f"a residual output needs cond_channels = out_channels ({cond_channels} ≠ {out_channels})")
+        self.residual = residual
         levels = len(cfg.channel_mult)
         if size % (2 ** (levels - 1) * min(cfg.window, size // 2 ** (levels - 1))):
             raise ValueError(f"image size {size} does not tile into windows at all {levels} levels")
@@ -114,4 +122,4 @@ class DiTSRNet(nn.Module):
                 h = block(h, emb)
             if level < len(self.upsample):
                 h = self.upsample[level](h)
-        return self.out(h)
+        return cond + self.out(h) if self.residual else self.out(h)

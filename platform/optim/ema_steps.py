@@ -9,7 +9,36 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
+
+EMA_WARMUP_OFFSET = 10  # decay_n = min(decay, (1 + n) / (10 + n)): 0.9 after 80 updates, 0.99 after 890
+
+
+def warmed_decay(decay: float, updates: int) -> float:
+    """The EMA decay for the ``updates``-th update (0-based) under the common warm-up min(decay, (1 + n)/(10 + n)).
+
+    Why: with a constant decay d the average still holds d^n of the *initial* weights after n updates — 61 % for
+    d = 0.999 after the 500 steps of a small-scale run, so a model whose output layer starts at zero is evaluated at
+    little more than a third of its trained output. Warm-up makes the average forget the initialisation at any run
+    length and changes nothing late in a long run (the cap reaches 0.999 after ~9,000 updates)."""
+    return min(decay, (1 + updates) / (EMA_WARMUP_OFFSET + updates))
+
+
+def ema_model(model: nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of ``model``'s parameters and floating-point buffers with warm-up
+    (:func:`warmed_decay`); call ``update_parameters(model)`` after every optimizer step and evaluate ``.module``."""
+
+    @torch.no_grad()
+    def average(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor | int) -> None:
+        weight = 1 - warmed_decay(decay, int(updates))
+        floating = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
+        if floating:
+            torch._foreach_lerp_([a for a, _ in floating], [c for _, c in floating], weight)
+        for a, c in zip(averaged, current, strict=True):
+            if not a.is_floating_point():
+                a.copy_(c)  # counters such as BatchNorm's num_batches_tracked follow the model
+
+    return AveragedModel(model, multi_avg_fn=average, use_buffers=True)
 
 
 def train_with_ema(
@@ -21,9 +50,10 @@ def train_with_ema(
     log_every: int,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
-    """One step per batch of ``batches``: ``loss_of(model, batch, step)`` is minimised and the EMA updated. Returns the
-    EMA model and the loss curve (mean loss over every ``log_every`` steps, and over the last partial window)."""
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
+    """One step per batch of ``batches``: ``loss_of(model, batch, step)`` is minimised and the EMA (with warm-up,
+    :func:`ema_model`) updated. Returns the EMA model and the loss curve (mean loss over every ``log_every`` steps,
+    and over the last partial window)."""
+    ema = ema_model(model, ema_decay)
     curve: list[dict[str, float]] = []
     window: list[float] = []
     step = -1

@@ -24,14 +24,15 @@ class Teacher:
 @dataclass
 class DistillTrain:
     """AdamW at ``lr`` for the student and the discriminator (linear warm-up over ``warmup`` steps, then constant),
-    ``batch_size`` crops, ``steps`` iterations. ``ema`` 0.999 officially; 0.99 here [fedray] because a few hundred
-    steps of 0.999 would leave the evaluated weights mostly the teacher's initial copy."""
+    ``batch_size`` crops, ``steps`` iterations, EMA ``ema`` of the student's weights (0.999 officially; its warm-up,
+    :func:`fedray.platform.optim.ema_steps.warmed_decay`, keeps a run of a few hundred steps from being evaluated at
+    mostly the teacher's initial copy)."""
 
     steps: int = 200
     batch_size: int = 16
     lr: float = 5e-5
     warmup: int = 20
-    ema: float = 0.99
+    ema: float = 0.999
     threads: int = 1
     log_every: int = 20
 

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from fedray.platform.config import load_config
 from fedray.platform.data.natural import Image
@@ -24,6 +23,7 @@ from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion
 from fedray.platform.modules.discriminator import TimeAwareDiscriminator
 from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
+from fedray.platform.optim.ema_steps import ema_model
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.distill.config import DistillConfig
 from fedray.tasks.distill.losses import (
@@ -98,7 +98,7 @@ def train_student(
     cfg, _, device, teacher, diffusion = _setup(config_yaml, teacher_yaml, teacher_state)
     student = copy.deepcopy(teacher).train().requires_grad_(True)
     torch.manual_seed(derive_seed(cfg.seed, "distill", variant, "init"))  # the discriminator's initial weights
-    ema = AveragedModel(student, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema))
+    ema = ema_model(student, cfg.train.ema)
     generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "distill", variant, "noise"))
     opt_g = torch.optim.AdamW(student.parameters(), lr=cfg.train.lr, weight_decay=0.0)
     warm = lambda step: min(1.0, (step + 1) / max(cfg.train.warmup, 1))  # noqa: E731

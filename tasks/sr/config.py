@@ -43,13 +43,18 @@ class SRData:
 @dataclass
 class ResShift:
     """Pixel-space ResShift [fedray: no VQ autoencoder offline]: ``steps`` steps, κ = ``kappa``, exponent ``power``,
-    √η from min(``min_noise_level``/κ, ``min_noise_level``) to ``etas_end``; the network sees x_t/(3κ√η_t + 1)."""
+    √η from min(``min_noise_level``/κ, ``min_noise_level``) to ``etas_end``; the network sees x_t/(3κ√η_t + 1).
+
+    ``residual`` [fedray]: the diffusion networks output x̂₀ − y₀ (x̂₀ = y₀ + f, the loss and sampler unchanged), so
+    an untrained network already restores the bicubic image instead of zero; the official networks predict x̂₀
+    directly (``residual=false``), which a few hundred CPU steps cannot train past bicubic."""
 
     steps: int = 15
     kappa: float = 2.0
     power: float = 0.3
     min_noise_level: float = 0.04
     etas_end: float = 0.99
+    residual: bool = True
 
 
 @dataclass

@@ -18,37 +18,43 @@ TRAINED_METHODS = (*DIFFUSION_METHODS, "regression")
 
 class ResShiftUNet(nn.Module):
     """The conventional-UNet ResShift baseline: widths grow with depth, attention only at low resolution,
-    scale-shift time conditioning; the conditioning image is concatenated to x_t."""
+    scale-shift time conditioning; the conditioning image is concatenated to x_t (and, with ``residual``, added to
+    the output as in :class:`DiTSRNet`)."""
 
-    def __init__(self, unet: UNet) -> None:
+    def __init__(self, unet: UNet, residual: bool = False) -> None:
         super().__init__()
         self.unet = unet
+        self.residual = residual
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.unet(torch.cat([x, cond], dim=1), t)
+        out = self.unet(torch.cat([x, cond], dim=1), t)
+        return cond + out if self.residual else out
 
 
 class Regressor(nn.Module):
-    """The regression baseline: the DiT-SR network in one pass, ŷ = y_up + f(y_up, 0, y_up), trained with L1."""
+    """The regression baseline: the residual DiT-SR network in one pass, ŷ = y_up + f(y_up, 0, y_up), trained with
+    L1."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: DiTSRNet) -> None:
         super().__init__()
+        if not net.residual:
+            raise ValueError("the regression baseline needs a residual network")
         self.net = net
 
     def forward(self, cond: torch.Tensor) -> torch.Tensor:
-        return cond + self.net(cond, torch.zeros(len(cond), dtype=torch.long, device=cond.device), cond)
+        return self.net(cond, torch.zeros(len(cond), dtype=torch.long, device=cond.device), cond)
 
 
 def build_network(cfg: SRConfig, method: str) -> nn.Module:
-    size = cfg.data.hr_size
+    size, residual = cfg.data.hr_size, cfg.resshift.residual
     if method == "dit_sr":
-        return DiTSRNet(cfg.model, 3, 3, 3, size)
+        return DiTSRNet(cfg.model, 3, 3, 3, size, residual)
     if method == "dit_sr_adaln":
-        return DiTSRNet(dataclasses.replace(cfg.model, modulation="adaln"), 3, 3, 3, size)
+        return DiTSRNet(dataclasses.replace(cfg.model, modulation="adaln"), 3, 3, 3, size, residual)
     if method == "resshift_unet":
-        return ResShiftUNet(UNet(cfg.unet, in_channels=6, out_channels=3, image_size=size))
+        return ResShiftUNet(UNet(cfg.unet, in_channels=6, out_channels=3, image_size=size), residual)
     if method == "regression":
-        return Regressor(DiTSRNet(cfg.model, 3, 3, 3, size))
+        return Regressor(DiTSRNet(cfg.model, 3, 3, 3, size, residual=True))
     raise ValueError(f"method {method!r} has no network")
 
 

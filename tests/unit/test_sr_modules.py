@@ -137,3 +137,17 @@ def test_sharpness_is_a_ratio_of_summed_laplacian_energy():
     pair_ref, pair_out = np.concatenate([textured, flat]), np.concatenate([textured, noisy_flat])
     assert laplacian_variance_ratio(pair_ref, pair_out) == pytest.approx(1.0, abs=0.01)
     assert np.isnan(laplacian_variance_ratio(np.zeros((1, 3, 8, 8)), np.zeros((1, 3, 8, 8))))
+
+
+def test_a_residual_network_needs_matching_conditioning_channels():
+    cfg = SRNetConfig(model_channels=8, channel_mult=[1, 2], embed_dim=16, depth=1, window=4, num_heads=2)
+    net = DiTSRNet(cfg, 3, 3, 3, 16, residual=True)
+    torch.nn.init.normal_(net.out[-1].weight)
+    x, cond = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16)
+    t = torch.tensor([0, 3])
+    net.residual = False
+    plain = net(x, t, cond)
+    net.residual = True
+    torch.testing.assert_close(net(x, t, cond), cond + plain)
+    with pytest.raises(ValueError, match="cond_channels"):
+        DiTSRNet(cfg, 3, 1, 3, 16, residual=True)

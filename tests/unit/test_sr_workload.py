@@ -10,11 +10,13 @@ import pytest
 import torch
 
 from fedray.cluster.launch import resolve_config, run_workload
+from fedray.platform.config import load_config
 from fedray.platform.data.natural import folder_images
 from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.metrics.image import rgb_and_y_quality
-from fedray.tasks.sr.config import SRData
+from fedray.tasks.sr.config import SRConfig, SRData
 from fedray.tasks.sr.data import bicubic, degrade, random_crops
+from fedray.tasks.sr.models import build_network, build_resshift
 
 TINY = [
     "cluster.mode=inline",
@@ -107,3 +109,20 @@ def test_a_corrupt_weights_file_is_a_one_line_error(tmp_path: Path):
     overrides = [*TINY, f"run.root={tmp_path}", "methods=[regression]", f"checkpoints={{regression: {bad}}}"]
     with pytest.raises(DataError, match="cannot read checkpoint"):
         run_workload("sr", resolve_config("sr", overrides=overrides))
+
+
+@pytest.mark.parametrize("method", ["dit_sr", "dit_sr_adaln", "resshift_unet"])
+@pytest.mark.parametrize("residual", [True, False])
+def test_an_untrained_residual_network_samples_the_bicubic_image(method: str, residual: bool):
+    """Zero-initialised output layers: x̂₀ = y₀ + 0 makes every ResShift step's posterior mean end at y₀ exactly,
+    while the official parameterisation starts at x̂₀ = 0."""
+    cfg = load_config(SRConfig, overrides=[*TINY, f"resshift.residual={str(residual).lower()}"])
+    net, diffusion = build_network(cfg, method).eval(), build_resshift(cfg)
+    y0 = torch.rand(2, 3, 16, 16) * 2 - 1
+    x0 = diffusion.predict_x0(net, torch.randn(2, 3, 16, 16), torch.tensor([3, 14]), y0)
+    torch.testing.assert_close(x0, y0 if residual else torch.zeros_like(y0))
+    sample = diffusion.sample(net, y0, y0, generator=torch.Generator().manual_seed(0))
+    if residual:
+        torch.testing.assert_close(sample, y0)
+    else:
+        assert (sample - y0).abs().mean() > 0.1
