@@ -4,7 +4,7 @@ degradations and the same number of steps for every method."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -34,33 +34,49 @@ def training_pairs(cfg: SRConfig, images: list[Image], device: torch.device) -> 
         yield torch.from_numpy(hr).to(device), upsampled(lr, cfg.data.hr_size).to(device)
 
 
-def train_method(config_yaml: str, method: str, images: list[Image]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """EMA weights of ``method``'s network after training, and ``{steps, loss_curve, seconds, parameters, device,
-    began_unix}``.
-    Diffusion methods minimise ResShift's x₀ loss at uniform t; ``regression`` minimises L1 in one pass."""
-    began = time.time()  # when the task ran (a queued task starts later than it was submitted)
-    cfg = load_config(SRConfig, text=config_yaml)
-    torch.set_num_threads(cfg.train.threads)
-    torch.manual_seed(derive_seed(cfg.seed, "sr", method, "init"))
-    device = select_device()
-    model = build_network(cfg, method).to(device)
+def sr_loss(cfg: SRConfig, method: str, device: torch.device) -> Callable[[nn.Module, Batch, int], torch.Tensor]:
+    """``loss_of(net, batch, step)`` of ``method``: ResShift's x₀ loss at uniform t for the diffusion methods (t and
+    noise from a generator seeded per method), L1 in one pass for ``regression``."""
     diffusion = build_resshift(cfg)
-    noise_generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "sr", method, "noise"))
+    generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "sr", method, "noise"))
 
     def loss_of(net: nn.Module, batch: Batch, step: int) -> torch.Tensor:
         hr, cond = batch
         if method not in DIFFUSION_METHODS:
             return F.l1_loss(net(cond), hr)
-        t = torch.randint(diffusion.num_timesteps, (len(hr),), generator=noise_generator).to(device)
-        noise = torch.randn(hr.shape, generator=noise_generator).to(device)
+        t = torch.randint(diffusion.num_timesteps, (len(hr),), generator=generator).to(device)
+        noise = torch.randn(hr.shape, generator=generator).to(device)
         return diffusion.training_loss(net, hr, cond, t, noise, cond).mean()
 
-    started = time.perf_counter()
+    return loss_of
+
+
+def init_network(cfg: SRConfig, method: str, device: torch.device) -> nn.Module:
+    """``method``'s network with its seeded initial weights."""
+    torch.manual_seed(derive_seed(cfg.seed, "sr", method, "init"))
+    return build_network(cfg, method).to(device)
+
+
+def optimizer_of(cfg: SRConfig, model: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with linear warm-up and cosine decay to ``train.min_lr``."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    scheduler = warmup_cosine(optimizer, cfg.train.warmup, cfg.train.steps, cfg.train.min_lr / cfg.train.lr)
+    return optimizer, warmup_cosine(optimizer, cfg.train.warmup, cfg.train.steps, cfg.train.min_lr / cfg.train.lr)
+
+
+def train_method(config_yaml: str, method: str, images: list[Image]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """EMA weights of ``method``'s network after training (:func:`sr_loss`), and ``{steps, loss_curve, seconds,
+    parameters, device, began_unix}``."""
+    began = time.time()  # when the task ran (a queued task starts later than it was submitted)
+    cfg = load_config(SRConfig, text=config_yaml)
+    torch.set_num_threads(cfg.train.threads)
+    device = select_device()
+    model = init_network(cfg, method, device)
+    started = time.perf_counter()
+    optimizer, scheduler = optimizer_of(cfg, model)
     ema, curve = train_with_ema(
-        model, loss_of, training_pairs(cfg, images, device), optimizer, cfg.train.ema, cfg.train.log_every, scheduler
-    )
+        model, sr_loss(cfg, method, device), training_pairs(cfg, images, device), optimizer, cfg.train.ema,
+        cfg.train.log_every, scheduler,
+    )  # fmt: skip
     info = {
         "steps": cfg.train.steps,
         "loss_curve": curve,
