@@ -47,7 +47,8 @@ class ResShift:
 
     ``residual`` [fedray]: the diffusion networks output x̂₀ − y₀ (x̂₀ = y₀ + f, the loss and sampler unchanged), so
     an untrained network already restores the bicubic image instead of zero; the official networks predict x̂₀
-    directly (``residual=false``), which a few hundred CPU steps cannot train past bicubic."""
+    directly (``residual=false``: after the 500 CPU-tier steps DiT-SR scores 21.6 dB PSNR-Y that way, 25.5 with the
+    residual)."""
 
     steps: int = 15
     kappa: float = 2.0
