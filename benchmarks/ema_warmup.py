@@ -1,5 +1,6 @@
 """What the EMA decay warm-up changes in a short run: one ``sr`` method trained once, evaluated with its raw weights,
-with a constant-decay EMA (no warm-up) and with the warmed-up EMA every workload uses, against bicubic, on the
+with a constant-decay EMA (no warm-up) and with the warmed-up EMA every workload uses (the run is
+``train_with_ema`` itself), against bicubic, on the
 held-out test crops. Prints one JSON document and a table. Usage::
 
     python benchmarks/ema_warmup.py --method dit_sr --extra resshift.residual=false --out ema.json
@@ -17,7 +18,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from fedray.platform.config import load_config, to_yaml
 from fedray.platform.metrics.image import mean_quality
 from fedray.platform.modules.state import state_arrays
-from fedray.platform.optim.ema_steps import ema_model
+from fedray.platform.optim.ema_steps import train_with_ema
 from fedray.tasks.sr.config import SRConfig
 from fedray.tasks.sr.data import load_images
 from fedray.tasks.sr.evaluate import super_resolve
@@ -37,24 +38,23 @@ def main() -> None:
     device = torch.device("cpu")
     images = load_images(cfg.data)
     model = init_network(cfg, args.method, device)
-    averages = {
-        "ema_constant": AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema)),
-        "ema_warmup": ema_model(model, cfg.train.ema),
-    }
+    constant = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema))
+
+    def batches_updating_the_constant_average():
+        for batch in training_pairs(cfg, images.train, device):
+            yield batch
+            constant.update_parameters(model)  # resumed after the step on this batch
+
     optimizer, scheduler = optimizer_of(cfg, model)
-    loss_of = sr_loss(cfg, args.method, device)
     started = time.perf_counter()
-    for step, batch in enumerate(training_pairs(cfg, images.train, device)):
-        optimizer.zero_grad(set_to_none=True)
-        loss_of(model, batch, step).backward()
-        optimizer.step()
-        scheduler.step()
-        for average in averages.values():
-            average.update_parameters(model)
+    warmed, _ = train_with_ema(
+        model, sr_loss(cfg, args.method, device), batches_updating_the_constant_average(), optimizer, cfg.train.ema,
+        cfg.train.log_every, scheduler,
+    )  # fmt: skip
     result = {"method": args.method, "config": args.extra, "steps": cfg.train.steps,
               "train_seconds": time.perf_counter() - started, "results": {}}  # fmt: skip
     hr, _, cond = test_set(cfg, images.test)
-    weights = {"raw": model, **{name: average.module for name, average in averages.items()}, "bicubic": None}
+    weights = {"raw": model, "ema_constant": constant.module, "ema_warmup": warmed, "bicubic": None}
     for name, net in weights.items():
         method = "bicubic" if net is None else args.method
         output, _ = super_resolve(to_yaml(cfg), method, None if net is None else state_arrays(net), cond)
