@@ -29,6 +29,17 @@ def sr_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def quartile_table(summary: dict) -> str:
+    """PSNR-Y per quarter of the test crops ordered by bicubic's PSNR-Y (hardest first); empty without bicubic."""
+    split = summary.get("psnr_y_by_bicubic_quartile")
+    if not split:
+        return ""
+    edges = "  ".join(f"{lo:.1f}–{hi:.1f}" for lo, hi in split["edges"])
+    lines = [f"PSNR-Y by quarter of the crops (bicubic PSNR-Y ranges: {edges})"]
+    lines += [f"{m:<14} " + " ".join(f"{v:>7.2f}" for v in row) for m, row in split["mean"].items()]
+    return "\n".join(lines)
+
+
 def distill_table(summary: dict) -> str:
     lines = [f"{'model':<17} {'PSNR-Y':>7} {'SSIM-Y':>7} {'sharpness':>9} {'ms/img':>8}"]
     for name, r in summary["results"].items():
@@ -66,6 +77,7 @@ def main() -> None:
     text = json.dumps(results, indent=1)
     print(text)
     print(sr_table(results["sr"]))
+    print(quartile_table(results["sr"]))
     if "distill" in results:
         print(distill_table(results["distill"]))
     if args.out:

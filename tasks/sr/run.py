@@ -12,7 +12,7 @@ import torch
 
 from fedray.platform.config import to_yaml
 from fedray.platform.io import load_arrays
-from fedray.platform.metrics.image import mean_quality
+from fedray.platform.metrics.image import by_reference_quantile, mean_and_std, per_image_quality
 from fedray.platform.plots import image_grid
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import Runtime
@@ -71,10 +71,11 @@ def run(cfg: SRConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
                           num_gpus=cfg.num_gpus)
         for m in cfg.methods
     }  # fmt: skip
-    outputs, results = {}, {}
+    outputs, results, per_image = {}, {}, {}
     for method, ref in refs.items():
         outputs[method], seconds = runtime.get(ref)
-        results[method] = {**mean_quality(hr, outputs[method]), "seconds_per_image": seconds}
+        per_image[method] = per_image_quality(hr, outputs[method])
+        results[method] = {**mean_and_std(per_image[method]), "seconds_per_image": seconds}
         if method in training:
             results[method]["parameters"] = training[method].get("parameters")
     summary: dict[str, Any] = {
@@ -94,6 +95,9 @@ def run(cfg: SRConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
         summary["psnr_y_gain_over_bicubic"] = {
             m: r["psnr_y"] - results["bicubic"]["psnr_y"] for m, r in results.items() if m != "bicubic"
         }
+        summary["psnr_y_by_bicubic_quartile"] = by_reference_quantile(
+            {m: [q["psnr_y"] for q in rows] for m, rows in per_image.items()}, "bicubic", 4
+        )
     summary.update(runtime=runtime.mode, total_seconds=time.perf_counter() - started)
     _plot(run_dir, hr, outputs)
     return summary

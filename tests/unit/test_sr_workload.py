@@ -13,7 +13,7 @@ from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.config import load_config
 from fedray.platform.data.natural import folder_images
 from fedray.platform.errors import ConfigError, DataError
-from fedray.platform.metrics.image import rgb_and_y_quality
+from fedray.platform.metrics.image import by_reference_quantile, rgb_and_y_quality
 from fedray.tasks.sr.config import SRConfig, SRData
 from fedray.tasks.sr.data import bicubic, degrade, random_crops
 from fedray.tasks.sr.models import build_network, build_resshift
@@ -56,6 +56,18 @@ def test_y_channel_psnr_follows_bt601_on_the_255_scale():
     assert q["psnr"] == pytest.approx(10 * np.log10(1 / (0.5 * 0.01)), rel=1e-6)
 
 
+def test_scores_are_split_into_equal_bins_of_the_reference_method():
+    # bicubic orders the five images 2 < 4 < 0 < 3 < 1; two bins of 3 and 2 images (np.array_split).
+    scores = {"bicubic": [30.0, 50.0, 10.0, 40.0, 20.0], "dit_sr": [31.0, 44.0, 12.0, 41.0, 23.0]}
+    split = by_reference_quantile(scores, "bicubic", bins=2)
+    assert split["images_per_bin"] == [3, 2]
+    assert split["edges"] == [[10.0, 30.0], [40.0, 50.0]]
+    assert split["mean"]["bicubic"] == [20.0, 45.0]
+    assert split["mean"]["dit_sr"] == [22.0, 42.5]  # (12 + 23 + 31) / 3, (41 + 44) / 2
+    with pytest.raises(KeyError, match="regression"):
+        by_reference_quantile(scores, "regression")
+
+
 def test_image_folders_skip_broken_and_small_files(tmp_path: Path):
     from skimage.io import imsave
 
@@ -93,6 +105,11 @@ def test_sr_workload_end_to_end_and_resume_reuses_weights(tmp_path: Path):
         assert np.isfinite(row["psnr_y"]) and 0 < row["ssim"] <= 1, method
         assert (row["seconds_per_image"] > 0) == (method != "bicubic")
     assert summary["results"]["dit_sr"]["parameters"] < summary["results"]["dit_sr_adaln"]["parameters"]
+    quartiles = summary["psnr_y_by_bicubic_quartile"]
+    assert sum(quartiles["images_per_bin"]) == summary["test_crops"]
+    for method, row in summary["results"].items():  # the bins' weighted mean is the overall mean
+        weighted = np.dot(quartiles["mean"][method], quartiles["images_per_bin"]) / summary["test_crops"]
+        assert weighted == pytest.approx(row["psnr_y"]), method
     assert "sklearn:flower.jpg" in summary["images"]["test"]
     assert not set(summary["images"]["train"]) & set(summary["images"]["test"])
     assert (run_dir.path / "plots" / "sr_grid.png").is_file()
