@@ -8,6 +8,12 @@ PSNR/SSIM, sharpness and milliseconds per image per student, the teacher and bic
     python benchmarks/sr_methods.py --root runs/bench-sr --out benchmarks/results/sr_x4.json
     python benchmarks/sr_methods.py --extra data.scale=2 --distill-extra train.steps=100
     python benchmarks/sr_methods.py --sr-from runs/bench-sr/sr/main --distill-extra train.steps=100
+    python benchmarks/sr_methods.py --seeds 0 1 2 --no-distill --extra "methods=[dit_sr,dit_sr_adaln,bicubic]"
+
+With ``--seeds`` the sr run is repeated per seed (its own training crops, test crops, initialisation and sampling
+noise; runs ``sr/seed<N>``), and ``sr_over_seeds`` holds every method's PSNR-Y mean ± std over seeds and the paired
+per-seed differences that the comparisons rest on (each method − bicubic, DiT-SR − each ablation); the first seed's
+run is the one distilled. ``resume=true`` in ``--extra`` reuses a seed's saved weights.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 from workload_run import run_workload
+
+ABLATIONS = ("dit_sr_adaln", "resshift_unet")
 
 
 def sr_table(summary: dict) -> str:
@@ -26,6 +35,38 @@ def sr_table(summary: dict) -> str:
         params = f"{r['parameters'] / 1e6:.2f}M" if r.get("parameters") else "-"
         lines.append(f"{method:<14} {r['psnr_y']:>7.2f}±{r['psnr_y_std']:<5.2f} {r['ssim_y']:>7.4f} {r['psnr']:>7.2f} "
                      f"{r['seconds_per_image']:>8.4f} {params:>9}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def paired(values_a: list[float], values_b: list[float]) -> dict:
+    diff = np.array(values_a) - np.array(values_b)
+    return {
+        "mean": float(diff.mean()),
+        "std": float(diff.std()),
+        "wins": int((diff > 0).sum()),
+        "per_seed": diff.tolist(),
+    }
+
+
+def over_seeds(runs: dict[str, dict]) -> dict:
+    """PSNR-Y per method over the seeds' runs, and the paired differences: each method − bicubic, DiT-SR − each
+    ablation (the crops differ between seeds, so only differences within a seed are comparable)."""
+    methods = list(next(iter(runs.values()))["results"])
+    psnr = {m: [r["results"][m]["psnr_y"] for r in runs.values()] for m in methods}
+    pairs = [(m, "bicubic") for m in methods if m != "bicubic"] + [("dit_sr", a) for a in ABLATIONS]
+    return {
+        "seeds": list(runs),
+        "psnr_y": {m: {"mean": float(np.mean(v)), "std": float(np.std(v)), "per_seed": v} for m, v in psnr.items()},
+        "differences": {f"{a} - {b}": paired(psnr[a], psnr[b]) for a, b in pairs if a in psnr and b in psnr},
+    }
+
+
+def seeds_table(summary: dict) -> str:
+    lines = [f"over seeds {', '.join(summary['seeds'])}: PSNR-Y mean ± std, then paired differences"]
+    lines += [f"{m:<27} {r['mean']:>7.2f} ± {r['std']:.2f}" for m, r in summary["psnr_y"].items()]
+    lines += [
+        f"{k:<27} {r['mean']:>+7.2f} ± {r['std']:.2f}  ({r['wins']} wins)" for k, r in summary["differences"].items()
+    ]
     return "\n".join(lines)
 
 
@@ -56,17 +97,24 @@ def main() -> None:
     parser.add_argument("--no-distill", action="store_true")
     parser.add_argument("--sr-from", help="an existing sr run directory to distil (skips the sr run)")
     parser.add_argument("--distill-from", help="an existing distill run directory to report (skips the distill run)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="one sr run per seed (see above)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
-    results: dict = {"config": {"sr": args.extra, "distill": args.distill_extra}, "seconds": {}}
-    start = time.perf_counter()
+    results: dict = {"config": {"sr": args.extra, "distill": args.distill_extra, "seeds": args.seeds}, "seconds": {}}
     if args.sr_from:
         sr_dir = Path(args.sr_from)
         results["sr"] = json.loads((sr_dir / "metrics.json").read_text())
     else:
-        sr_dir = Path(args.root) / "sr" / "main"
-        results["sr"] = run_workload("sr", args.extra, args.root, "main")
-        results["seconds"]["sr"] = time.perf_counter() - start
+        runs = {}
+        for name, seed_args in [(f"seed{s}", [f"seed={s}"]) for s in args.seeds] if args.seeds else [("main", [])]:
+            start = time.perf_counter()
+            runs[name] = run_workload("sr", [*args.extra, *seed_args], args.root, name)
+            results["seconds"][f"sr {name}"] = time.perf_counter() - start
+        sr_dir = Path(args.root) / "sr" / next(iter(runs))
+        results["sr"] = next(iter(runs.values()))
+        if args.seeds:
+            results["sr_runs"] = {name: r["results"] for name, r in runs.items()}
+            results["sr_over_seeds"] = over_seeds(runs)
     if args.distill_from:
         results["distill"] = json.loads((Path(args.distill_from) / "metrics.json").read_text())
     elif not args.no_distill:
@@ -78,6 +126,8 @@ def main() -> None:
     print(text)
     print(sr_table(results["sr"]))
     print(quartile_table(results["sr"]))
+    if "sr_over_seeds" in results:
+        print(seeds_table(results["sr_over_seeds"]))
     if "distill" in results:
         print(distill_table(results["distill"]))
     if args.out:
