@@ -13,7 +13,8 @@ PSNR/SSIM, sharpness and milliseconds per image per student, the teacher and bic
 With ``--seeds`` the sr run is repeated per seed (its own training crops, test crops, initialisation and sampling
 noise; runs ``sr/seed<N>``), and ``sr_over_seeds`` holds every method's PSNR-Y mean ± std over seeds and the paired
 per-seed differences that the comparisons rest on (each method − bicubic, DiT-SR − each ablation); the first seed's
-run is the one distilled. ``resume=true`` in ``--extra`` reuses a seed's saved weights.
+run is the one distilled. ``--resume`` resumes every seed run already saved under ``--root`` (its weights are reused)
+and trains the others.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def main() -> None:
     parser.add_argument("--sr-from", help="an existing sr run directory to distil (skips the sr run)")
     parser.add_argument("--distill-from", help="an existing distill run directory to report (skips the distill run)")
     parser.add_argument("--seeds", type=int, nargs="+", help="one sr run per seed (see above)")
+    parser.add_argument("--resume", action="store_true", help="resume the sr runs already saved under --root")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     results: dict = {"config": {"sr": args.extra, "distill": args.distill_extra, "seeds": args.seeds}, "seconds": {}}
@@ -107,6 +109,8 @@ def main() -> None:
     else:
         runs = {}
         for name, seed_args in [(f"seed{s}", [f"seed={s}"]) for s in args.seeds] if args.seeds else [("main", [])]:
+            saved = (Path(args.root) / "sr" / name / "config.yaml").is_file()
+            seed_args += ["resume=true"] if args.resume and saved else []
             start = time.perf_counter()
             runs[name] = run_workload("sr", [*args.extra, *seed_args], args.root, name)
             results["seconds"][f"sr {name}"] = time.perf_counter() - start
