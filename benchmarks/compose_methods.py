@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from seed_stats import paired_difference
 from workload_run import run_workload
 
 SCORES = ("psnr", "ssim", "psnr_region", "ssim_region", "psnr_background", "fg_feature_cosine", "seconds_per_image")
@@ -45,8 +46,9 @@ def gains(runs: dict[str, dict], method: str = "fusion") -> dict[str, dict[str, 
     others = [m for m in next(iter(runs.values()))["results"] if m != method]
     out = {}
     for other in others:
-        diff = [r["results"][method]["psnr"] - r["results"][other]["psnr"] for r in runs.values()]
-        out[other] = {"mean": float(np.mean(diff)), "std": float(np.std(diff)), "wins": int(np.sum(np.array(diff) > 0))}
+        out[other] = paired_difference(
+            [r["results"][method]["psnr"] for r in runs.values()], [r["results"][other]["psnr"] for r in runs.values()]
+        )
     return out
 
 

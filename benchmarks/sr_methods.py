@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from seed_stats import paired_difference
 from workload_run import run_workload
 
 ABLATIONS = ("dit_sr_adaln", "resshift_unet")
@@ -39,16 +40,6 @@ def sr_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def paired(values_a: list[float], values_b: list[float]) -> dict:
-    diff = np.array(values_a) - np.array(values_b)
-    return {
-        "mean": float(diff.mean()),
-        "std": float(diff.std()),
-        "wins": int((diff > 0).sum()),
-        "per_seed": diff.tolist(),
-    }
-
-
 def over_seeds(runs: dict[str, dict]) -> dict:
     """PSNR-Y per method over the seeds' runs, and the paired differences: each method − bicubic, DiT-SR − each
     ablation (the crops differ between seeds, so only differences within a seed are comparable)."""
@@ -58,7 +49,7 @@ def over_seeds(runs: dict[str, dict]) -> dict:
     return {
         "seeds": list(runs),
         "psnr_y": {m: {"mean": float(np.mean(v)), "std": float(np.std(v)), "per_seed": v} for m, v in psnr.items()},
-        "differences": {f"{a} - {b}": paired(psnr[a], psnr[b]) for a, b in pairs if a in psnr and b in psnr},
+        "differences": {f"{a} - {b}": paired_difference(psnr[a], psnr[b]) for a, b in pairs if a in psnr and b in psnr},
     }
 
 

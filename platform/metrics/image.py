@@ -57,9 +57,8 @@ def by_reference_quantile(scores: dict[str, list[float]], reference: str, bins: 
     where a method gains and where it loses. ``edges``: ``reference``'s lowest and highest score in each bin."""
     if reference not in scores:
         raise KeyError(f"reference method {reference!r} has no scores (methods: {', '.join(scores)})")
-    order = np.argsort(np.asarray(scores[reference], dtype=np.float64), kind="stable")
-    groups = [g for g in np.array_split(order, bins) if len(g)]
     ref = np.asarray(scores[reference], dtype=np.float64)
+    groups = [g for g in np.array_split(np.argsort(ref, kind="stable"), bins) if len(g)]
     return {
         "reference": reference,
         "images_per_bin": [len(g) for g in groups],
