@@ -18,7 +18,9 @@ import torch
 
 from fedray.platform.config import load_config
 from fedray.platform.io import load_arrays
+from fedray.platform.modules.diffusion.gaussian import GaussianDiffusion
 from fedray.platform.modules.diffusion.samplers import ddim_sample
+from fedray.platform.modules.diffusion.unet import UNet
 from fedray.platform.modules.state import as_tensor, load_state_arrays
 from fedray.tasks.compose.config import ComposeConfig
 from fedray.tasks.compose.data import load_triplets
@@ -36,7 +38,9 @@ def value_stats(images: torch.Tensor) -> dict[str, float]:
     }
 
 
-def errors_by_timestep(diffusion, base, x0: torch.Tensor, generator: torch.Generator) -> dict[int, dict[str, float]]:
+def errors_by_timestep(
+    diffusion: GaussianDiffusion, base: UNet, x0: torch.Tensor, generator: torch.Generator
+) -> dict[int, dict[str, float]]:
     """Per timestep: MSE of ε̂ against the true noise and of the implied x̂₀ against x₀, on q_sample(x₀, t)."""
     out = {}
     for t in TIMESTEPS:
