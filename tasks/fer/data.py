@@ -32,6 +32,7 @@ STAND_IN_CLASSES = {
 }
 Split = tuple[np.ndarray, np.ndarray]
 RESIZE_CHUNK = 4096
+DATA_NOTE_FILE = "DATA_NOTE.txt"  # optional, at a folder's root: what the images are, copied into every result
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,9 @@ def load_expressions(cfg: FERConfig) -> ExpressionSplits:
     if d.source == "folder":
         train, test, info = _folder(d, seed)
         note = f"facial-expression images from {d.path} ({info['layout']}), classes in RAF-DB order"
+        described = Path(d.path or "").expanduser() / DATA_NOTE_FILE
+        if described.is_file():  # a folder that says what it holds (a written stand-in does) is reported as such
+            note = f"{described.read_text().strip()} Read from {d.path} ({info['layout']})."
         info = {"source": "folder", "path": str(d.path), **info, "data_note": note}
     else:
         train, test = _stand_in(d, seed)
@@ -171,3 +175,46 @@ def load_expressions(cfg: FERConfig) -> ExpressionSplits:
         test_class_counts=np.bincount(arrays[2].labels, minlength=NUM_CLASSES).tolist(),
     )
     return ExpressionSplits(arrays[0], arrays[1], arrays[2], info)
+
+
+def write_stand_in_folder(
+    source: str,
+    directory: str | Path,
+    train_per_class: int,
+    test_per_class: int,
+    seed: int = 0,
+    path: str | None = None,
+) -> dict[str, list[int]]:
+    """Write a stand-in's classes 0–6 as an expression folder in RAF-DB layout (``train/1..7/`` and ``test/1..7/``,
+    grey 8-bit PNGs at the source's own size), up to ``*_per_class`` images per class chosen by ``seed``; ``path`` is
+    the IDX directory of ``fashion_mnist`` (default: the Debian package's).
+
+    Why: the folder route (``data.source=folder``) is how real expression data come in, and this gives it a labelled
+    dataset that can be built offline, so the folder reader is measured on the same images as the built-in loader.
+    The folder's ``DATA_NOTE.txt`` carries the stand-in note, so a run on it never reads as expression results.
+    Refuses a ``directory`` that already holds files, so nothing saved there is overwritten. Returns the images
+    written per class and split."""
+    from PIL import Image
+
+    if source not in STAND_IN_CLASSES:
+        raise DataError(f"unknown stand-in {source!r}; known: {', '.join(STAND_IN_CLASSES)}")
+    root = Path(directory)
+    if root.exists() and any(root.iterdir()):
+        raise DataError(f"{root} is not empty; write the stand-in folder into a new directory")
+    splits = _stand_in(ExpressionData(source=source, path=path), seed)
+    written: dict[str, list[int]] = {}
+    per_split = (train_per_class, test_per_class)
+    for name, (images, labels), per_class in zip(("train", "test"), splits, per_split, strict=True):
+        rng = np.random.default_rng(derive_seed(seed, "fer-folder", name) % 2**32)
+        written[name] = []
+        for label in range(NUM_CLASSES):
+            own = np.flatnonzero(labels == label)
+            picked = np.sort(rng.choice(own, size=min(per_class, len(own)), replace=False))
+            folder = root / name / str(label + 1)
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in picked:
+                pixels = np.clip(np.rint(images[k] * 255.0), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{k:05d}.png")
+            written[name].append(len(picked))
+    (root / DATA_NOTE_FILE).write_text(stand_in_note(source) + "\n")
+    return written

@@ -18,7 +18,7 @@ from fedray.platform.errors import ConfigError, DataError
 from fedray.tasks.fer import text as fer_text
 from fedray.tasks.fer.classes import NEUTRAL, PROMPTS, RAF_CLASSES, folder_label
 from fedray.tasks.fer.config import METHODS, FERConfig
-from fedray.tasks.fer.data import load_expressions
+from fedray.tasks.fer.data import _stand_in, load_expressions, write_stand_in_folder
 from fedray.tasks.fer.losses import ke2nt_terms, self_contrast_loss, text_logits, transformation_loss
 from fedray.tasks.fer.metrics import expression_metrics
 from fedray.tasks.fer.model import build_model
@@ -278,6 +278,30 @@ def test_the_stand_ins_are_seven_classes_and_say_so():
     missing = load_config(FERConfig, overrides=["data.source=fashion_mnist", "data.path=/nonexistent"])
     with pytest.raises(DataError, match="no IDX files"):
         load_expressions(missing)
+
+
+def test_a_stand_in_written_as_a_folder_reads_back_as_the_same_images(tmp_path: Path):
+    root = tmp_path / "digits_folder"
+    written = write_stand_in_folder("digits", root, train_per_class=5, test_per_class=3, seed=1)
+    assert written == {"train": [5] * 7, "test": [3] * 7}
+    assert sorted(p.name for p in (root / "train").iterdir()) == [str(k) for k in range(1, 8)]
+    data = load_expressions(_folder_cfg(root, "data.image_size=8", "data.val_fraction=0.2"))
+    assert data.info["class_folders"] == {str(k + 1): RAF_CLASSES[k] for k in range(7)}
+    assert len(data.train) + len(data.val) == 35 and len(data.test) == 21 and data.info["skipped_files"] == 0
+    assert data.info["data_note"].startswith("[fedray] STAND-IN DATA") and str(root) in data.info["data_note"]
+    # A written file holds that stand-in image, to the 8-bit quantisation.
+    file = next((root / "test" / "4").iterdir())
+    stand_in = load_config(FERConfig, overrides=["data.source=digits", "seed=1"])
+    (_, _), (images, labels) = _stand_in(stand_in.data, 1)
+    index = int(file.stem)
+    assert labels[index] == 3
+    from PIL import Image
+
+    assert np.abs(np.asarray(Image.open(file)) / 255.0 - images[index]).max() <= 0.5 / 255 + 1e-9
+    with pytest.raises(DataError, match="is not empty"):
+        write_stand_in_folder("digits", root, 1, 1)
+    with pytest.raises(DataError, match="unknown stand-in"):
+        write_stand_in_folder("cifar", tmp_path / "other", 1, 1)
 
 
 # --- whole runs (inline runtime) -----------------------------------------------------------------------------------
