@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from seed_stats import paired_difference
 from workload_run import run_workload
 
 from fedray.tasks.fer.data import write_stand_in_folder
@@ -63,18 +64,29 @@ def build_table(runs: dict[str, dict]) -> dict[str, dict]:
     return table
 
 
-def verdict(table: dict[str, dict]) -> str:
-    if "ke2nt" not in table or "linear_ce" not in table:
+def differences(runs: dict[str, dict]) -> dict[str, dict]:
+    """KE2NT's test accuracy minus every other method's, seed by seed (seeds where both ran)."""
+    out = {}
+    for other in METHODS[1:]:
+        pairs = [(r["results"]["ke2nt"]["accuracy"], r["results"][other]["accuracy"]) for r in runs.values()
+                 if "ke2nt" in r["results"] and other in r["results"]]  # fmt: skip
+        if pairs:
+            out[f"ke2nt - {other}"] = paired_difference(*zip(*pairs, strict=True))
+    return out
+
+
+def verdict(diffs: dict[str, dict]) -> str:
+    d = diffs.get("ke2nt - linear_ce")
+    if d is None:
         return "ke2nt or linear_ce was not run"
-    k, b = table["ke2nt"], table["linear_ce"]
-    gap = k["accuracy_mean"] - b["accuracy_mean"]
-    noise = max(k["accuracy_std"], b["accuracy_std"])
-    seeds = len(k["per_seed_accuracy"])
-    if seeds > 1 and abs(gap) <= noise:
-        return f"no clear difference: ke2nt − linear_ce = {gap:+.4f} accuracy, within the seed std {noise:.4f}"
-    word = "beats" if gap > 0 else "does not beat"
-    caveat = "" if seeds > 1 else " (one seed: no seed std to compare against)"
-    return f"ke2nt {word} linear_ce: {gap:+.4f} test accuracy{caveat}"
+    seeds = len(d["per_seed"])
+    if seeds == 1:
+        word = "beats" if d["mean"] > 0 else "does not beat"
+        return f"ke2nt {word} linear_ce: {d['mean']:+.4f} test accuracy (one seed: no seed std to compare against)"
+    return (
+        f"ke2nt − linear_ce = {d['mean']:+.4f} ± {d['std']:.4f} test accuracy (paired over {seeds} seeds); "
+        f"ke2nt ahead on {d['wins']} of {seeds}"
+    )
 
 
 def print_table(results: dict) -> None:
@@ -91,6 +103,8 @@ def print_table(results: dict) -> None:
         print(
             f"{LABELS[method]:<36}{acc:>16}{mca:>18}{epochs:>12}{row['peak_lr']:>9g}{row['train_seconds_mean']:>9.0f}"
         )
+    for name, d in results.get("differences", {}).items():
+        print(f"{name:<24}{d['mean']:+.4f} ± {d['std']:.4f}   ahead on {d['wins']} of {len(d['per_seed'])} seeds")
     print(f"\n{results['verdict']}")
 
 
@@ -121,7 +135,8 @@ def main() -> None:
     if args.render:
         saved = json.loads(Path(args.render).read_text())
         saved["table"] = build_table(saved["runs"])
-        saved["verdict"] = verdict(saved["table"])
+        saved["differences"] = differences(saved["runs"])
+        saved["verdict"] = verdict(saved["differences"])
         print_table(saved)
         return
     source = [f"data.source={args.data}"]
@@ -159,7 +174,8 @@ def main() -> None:
             results["runs"][str(seed)] = {**run, "wall_seconds": time.perf_counter() - start}
             print(f"# seed {seed}: {results['runs'][str(seed)]['wall_seconds']:.0f} s", file=sys.stderr, flush=True)
     results["table"] = build_table(results["runs"])
-    results["verdict"] = verdict(results["table"])
+    results["differences"] = differences(results["runs"])
+    results["verdict"] = verdict(results["differences"])
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "runs"}, indent=2))
