@@ -15,6 +15,7 @@ CPU cores; the default here is a subset at 28×28 for 10 epochs (about 15 minute
     python benchmarks/fer_methods.py --folder /tmp/fer_folder --seeds 0 1 2   # the stand-in read as a RAF-DB folder
     python benchmarks/fer_methods.py --data digits --image-size 16 --epochs 3 --extra "model.widths=[8,16,32,64]"
     python benchmarks/fer_methods.py --render benchmarks/results/fer_fmnist_standin.json   # the saved table
+    python benchmarks/fer_methods.py --render OLD.json --out NEW.json   # saved runs with today's table and verdict
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def main() -> None:
         saved["table"] = build_table(saved["runs"])
         saved["differences"] = differences(saved["runs"])
         saved["verdict"] = verdict(saved["differences"])
+        if args.out:  # re-rendered with this script's table, differences and verdict
+            Path(args.out).write_text(json.dumps(saved, indent=2) + "\n")
         print_table(saved)
         return
     source = [f"data.source={args.data}"]
