@@ -181,6 +181,7 @@ def run_federation(home: Path, cfg: FederatedConfig, timeout_s: float | None = N
     run_id = flwr(home, "run", str(write_app(home / "app", cfg)), CONNECTION)["run-id"]
     shown, next_status = 0, time.monotonic() + STATUS_POLL_S
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    finished_seen = False
     while True:
         shown = _show_new_rounds(run_dir, shown, cfg.server.rounds)
         summary_file = run_dir.summary_file
@@ -195,7 +196,12 @@ def run_federation(home: Path, cfg: FederatedConfig, timeout_s: float | None = N
         if time.monotonic() >= next_status:
             status = flwr(home, "ls", CONNECTION, "--run-id", str(run_id))["runs"][0]["status"]
             if status.startswith("finished"):
-                raise FedrayError(f"Flower run {run_id} ended ({status}) without results; see `flwr log {run_id}`")
+                if finished_seen:
+                    raise FedrayError(f"Flower run {run_id} ended ({status}) without results; see `flwr log {run_id}`")
+                # The ServerApp writes the summary just before it finishes: it may have landed after the check
+                # above, so look once more before calling the run resultless.
+                finished_seen = True
+                continue
             next_status = time.monotonic() + STATUS_POLL_S
         if deadline is not None and time.monotonic() > deadline:
             raise FedrayError(f"Flower run {run_id} did not finish within {timeout_s:g} s")

@@ -1,0 +1,58 @@
+"""How `fedray serve` follows a Flower run: its summary is picked up even when the run finishes between two polls,
+and a run that finished without writing one is a clear error (the `flwr` CLI is replaced by a script here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fedray.cluster import flower_deploy
+from fedray.cluster.launch import resolve_config
+from fedray.platform.errors import FedrayError
+from fedray.platform.rundir import RunDir
+
+
+def _fake_flwr(run_dir: RunDir, write_summary_on_first_status: bool):
+    calls: list[tuple[str, ...]] = []
+
+    def flwr(home: Path, *args: str) -> dict:
+        calls.append(args)
+        if args[0] == "run":
+            return {"run-id": 7}
+        if write_summary_on_first_status and sum(a[0] == "ls" for a in calls) == 1:
+            # The ServerApp wrote its summary and finished after the follower last looked for it.
+            run_dir.path.mkdir(parents=True, exist_ok=True)
+            run_dir.summary_file.write_text(json.dumps({"status": "completed", "rounds_completed": 2}))
+        return {"runs": [{"status": "finished:completed", "network-traffic": 1234}]}
+
+    return flwr, calls
+
+
+def _cfg(tmp_path: Path):
+    return resolve_config("federated", None, [f"run.root={tmp_path / 'runs'}", "server.rounds=2"])
+
+
+def test_a_summary_written_just_before_the_run_finished_is_returned(tmp_path: Path, monkeypatch):
+    cfg = _cfg(tmp_path)
+    run_dir = RunDir(Path(cfg.run.root) / "federated" / cfg.run.name)
+    flwr, calls = _fake_flwr(run_dir, write_summary_on_first_status=True)
+    monkeypatch.setattr(flower_deploy, "flwr", flwr)
+    monkeypatch.setattr(flower_deploy, "STATUS_POLL_S", 0.0)
+    summary = flower_deploy.run_federation(tmp_path / "home", cfg, timeout_s=30)
+    assert summary["rounds_completed"] == 2
+    assert summary["flower_run"] == {"run_id": 7, "network_traffic": 1234}
+    assert json.loads(run_dir.summary_file.read_text())["flower_run"]["run_id"] == 7
+    assert [a[0] for a in calls] == ["run", "ls", "ls"]  # status "finished" first, then the summary's traffic
+
+
+def test_a_run_that_finished_without_a_summary_is_a_one_line_error(tmp_path: Path, monkeypatch):
+    cfg = _cfg(tmp_path)
+    run_dir = RunDir(Path(cfg.run.root) / "federated" / cfg.run.name)
+    flwr, calls = _fake_flwr(run_dir, write_summary_on_first_status=False)
+    monkeypatch.setattr(flower_deploy, "flwr", flwr)
+    monkeypatch.setattr(flower_deploy, "STATUS_POLL_S", 0.0)
+    with pytest.raises(FedrayError, match=r"Flower run 7 ended \(finished:completed\) without results"):
+        flower_deploy.run_federation(tmp_path / "home", cfg, timeout_s=30)
+    assert sum(a[0] == "ls" for a in calls) == 2  # it looked for the summary once more before giving up
