@@ -190,7 +190,7 @@ def write_stand_in_folder(
     the IDX directory of ``fashion_mnist`` (default: the Debian package's).
 
     Why: the folder route (``data.source=folder``) is how real expression data come in, and this gives it a labelled
-    dataset that can be built offline, so the folder reader is measured on the same images as the built-in loader.
+    dataset that can be built offline, so the folder route is measured on the same source as the built-in loader.
     The folder's ``DATA_NOTE.txt`` carries the stand-in note, so a run on it never reads as expression results.
     Refuses a ``directory`` that already holds files, so nothing saved there is overwritten. Returns the images
     written per class and split."""
