@@ -30,16 +30,18 @@ def _fake_flwr(run_dir: RunDir, write_summary_on_first_status: bool):
     return flwr, calls
 
 
-def _cfg(tmp_path: Path):
-    return resolve_config("federated", None, [f"run.root={tmp_path / 'runs'}", "server.rounds=2"])
+def _follow(tmp_path: Path, monkeypatch, write_summary_on_first_status: bool):
+    """A federated config, its run directory, and the recorded `flwr` calls, with the fake CLI in place."""
+    cfg = resolve_config("federated", None, [f"run.root={tmp_path / 'runs'}", "server.rounds=2"])
+    run_dir = RunDir(Path(cfg.run.root) / "federated" / cfg.run.name)
+    flwr, calls = _fake_flwr(run_dir, write_summary_on_first_status)
+    monkeypatch.setattr(flower_deploy, "flwr", flwr)
+    monkeypatch.setattr(flower_deploy, "STATUS_POLL_S", 0.0)
+    return cfg, run_dir, calls
 
 
 def test_a_summary_written_just_before_the_run_finished_is_returned(tmp_path: Path, monkeypatch):
-    cfg = _cfg(tmp_path)
-    run_dir = RunDir(Path(cfg.run.root) / "federated" / cfg.run.name)
-    flwr, calls = _fake_flwr(run_dir, write_summary_on_first_status=True)
-    monkeypatch.setattr(flower_deploy, "flwr", flwr)
-    monkeypatch.setattr(flower_deploy, "STATUS_POLL_S", 0.0)
+    cfg, run_dir, calls = _follow(tmp_path, monkeypatch, write_summary_on_first_status=True)
     summary = flower_deploy.run_federation(tmp_path / "home", cfg, timeout_s=30)
     assert summary["rounds_completed"] == 2
     assert summary["flower_run"] == {"run_id": 7, "network_traffic": 1234}
@@ -48,11 +50,7 @@ def test_a_summary_written_just_before_the_run_finished_is_returned(tmp_path: Pa
 
 
 def test_a_run_that_finished_without_a_summary_is_a_one_line_error(tmp_path: Path, monkeypatch):
-    cfg = _cfg(tmp_path)
-    run_dir = RunDir(Path(cfg.run.root) / "federated" / cfg.run.name)
-    flwr, calls = _fake_flwr(run_dir, write_summary_on_first_status=False)
-    monkeypatch.setattr(flower_deploy, "flwr", flwr)
-    monkeypatch.setattr(flower_deploy, "STATUS_POLL_S", 0.0)
+    cfg, _, calls = _follow(tmp_path, monkeypatch, write_summary_on_first_status=False)
     with pytest.raises(FedrayError, match=r"Flower run 7 ended \(finished:completed\) without results"):
         flower_deploy.run_federation(tmp_path / "home", cfg, timeout_s=30)
     assert sum(a[0] == "ls" for a in calls) == 2  # it looked for the summary once more before giving up
