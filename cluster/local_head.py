@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedray.cluster.runtime import LOOPBACK_ENV
+from fedray.cluster.runtime import GPU_VISIBILITY_ENV, LOOPBACK_ENV
 
 BIN = Path(sys.executable).parent
 
@@ -57,7 +57,7 @@ def _wait_for_jobs_api(url: str, head: subprocess.Popen, timeout: float) -> None
 @contextmanager
 def local_head(num_cpus: int = 2, timeout: float = 90) -> Iterator[LocalHead]:
     """Start the head, yield where to reach it, stop its whole process group on exit."""
-    env = {**os.environ, LOOPBACK_ENV: "0", "PATH": f"{BIN}:{os.environ['PATH']}"}
+    env = {**os.environ, LOOPBACK_ENV: "0", GPU_VISIBILITY_ENV: "0", "PATH": f"{BIN}:{os.environ['PATH']}"}
     dashboard_port = free_port()
     temp_dir = tempfile.mkdtemp(prefix="fr", dir="/tmp")  # short: Ray's socket paths must stay under 107 bytes
     head = subprocess.Popen(

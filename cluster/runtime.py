@@ -19,6 +19,7 @@ from fedray.platform.config import ClusterSection
 from fedray.platform.errors import FedrayError
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+GPU_VISIBILITY_ENV = "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO"
 
 
 @dataclass(eq=False)  # hashed by identity, like Ray's ObjectRef, so refs can key dicts
@@ -218,6 +219,9 @@ def _init_ray(cluster: ClusterSection) -> bool:
     if cluster.mode == "local":
         # Without this Ray binds to the machine's external address; a local simulation needs only loopback.
         os.environ.setdefault(LOOPBACK_ENV, "0")
+        # Ray's announced future default (workers granted no GPU still see the devices), taken now so the behaviour
+        # does not change under us; such workers stay on the CPU by ``select_device``'s own rule.
+        os.environ.setdefault(GPU_VISIBILITY_ENV, "0")
         ray.init(
             address="local",  # a new cluster of our own, even where `ray start` left one running (or its address)
             num_cpus=cluster.num_cpus,

@@ -53,13 +53,19 @@ def cap_gpu_memory(fraction: float | None) -> float | None:
 def select_device(prefer_gpu: bool = True) -> torch.device:
     """CUDA when it is visible to this process (Ray sets ``CUDA_VISIBLE_DEVICES`` to the granted GPUs), else CPU.
 
-    Picking CUDA inside a Ray task or actor that was granted a fraction of a GPU also caps this process's CUDA
-    memory to that fraction (:func:`cap_gpu_memory`).
+    A Ray task or actor granted no GPU stays on the CPU even when CUDA is visible: Ray hides the devices from such
+    workers only while ``RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO`` is unset or 1 (its announced future default is not to),
+    and a worker on a GPU it never reserved would share it behind the scheduler's back. Picking CUDA inside a task
+    or actor granted a fraction of a GPU also caps this process's CUDA memory to that fraction
+    (:func:`cap_gpu_memory`).
     """
-    if prefer_gpu and torch.cuda.is_available():
-        cap_gpu_memory(granted_gpu_fraction())
-        return torch.device("cuda")
-    return torch.device("cpu")
+    if not prefer_gpu or not torch.cuda.is_available():
+        return torch.device("cpu")
+    granted = granted_gpu_fraction()
+    if granted == 0.0:
+        return torch.device("cpu")
+    cap_gpu_memory(granted)
+    return torch.device("cuda")
 
 
 def _synchronize() -> None:

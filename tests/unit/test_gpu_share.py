@@ -66,3 +66,14 @@ def test_selecting_cuda_in_a_fractional_task_caps_it(monkeypatch, fake_cuda):
     assert device.select_device() == torch.device("cuda")
     assert fake_cuda == [0.5]
     assert device.select_device(prefer_gpu=False) == torch.device("cpu")
+
+
+def test_a_worker_granted_no_gpu_stays_on_the_cpu_although_cuda_is_visible(monkeypatch, fake_cuda):
+    # Ray leaves CUDA visible to such workers under RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=0 (its future default).
+    _fake_ray(monkeypatch, mode=1, resources={"CPU": 1.0})
+    assert device.select_device() == torch.device("cpu")
+    _fake_ray(monkeypatch, mode=1, resources={"CPU": 1.0, "GPU": 1.0})
+    assert device.select_device() == torch.device("cuda")
+    _fake_ray(monkeypatch, mode=0, resources={})  # the driver (local simulation on one GPU) may use CUDA
+    assert device.select_device() == torch.device("cuda")
+    assert fake_cuda == []  # whole GPUs and the driver set no cap
