@@ -1,4 +1,5 @@
-"""A task or actor granted a fraction of a GPU caps its own CUDA memory to that fraction when it picks CUDA."""
+"""Device selection: a fractional GPU grant caps CUDA memory, a worker granted no GPU stays on the CPU, and CPU
+arithmetic flushes subnormals."""
 
 from __future__ import annotations
 
@@ -77,3 +78,18 @@ def test_a_worker_granted_no_gpu_stays_on_the_cpu_although_cuda_is_visible(monke
     _fake_ray(monkeypatch, mode=0, resources={})  # the driver (local simulation on one GPU) may use CUDA
     assert device.select_device() == torch.device("cuda")
     assert fake_cuda == []  # whole GPUs and the driver set no cap
+
+
+def test_selecting_a_device_flushes_float32_subnormals_to_zero():
+    try:
+        torch.set_flush_denormal(False)  # an earlier select_device in this process turned it on
+        tiny = torch.tensor([1e-39], dtype=torch.float32)  # subnormal: below float32's smallest normal, 1.18e-38
+        assert (tiny * 1.0).item() > 0
+        assert device.select_device(prefer_gpu=False) == torch.device("cpu")
+        if not device.flush_subnormals():
+            pytest.skip("this CPU cannot flush subnormals")
+        assert (tiny * 1.0).item() == 0.0
+        assert (torch.tensor([1e-30]) * 1e-9).item() == 0.0  # a product falling into the range is flushed too
+        assert (torch.tensor([1e-30]) * 1e3).item() == pytest.approx(1e-27)  # normal numbers are untouched
+    finally:
+        torch.set_flush_denormal(False)
