@@ -174,6 +174,12 @@ def _show_new_rounds(run_dir: RunDir, shown: int, total: int) -> int:
     return len(records)
 
 
+def _has_fresh_summary(run_dir: RunDir, started: float) -> bool:
+    """Whether this run (begun at ``started``, wall clock) wrote its metrics.json, not an earlier run of the name."""
+    summary_file = run_dir.summary_file
+    return summary_file.is_file() and summary_file.stat().st_mtime >= started
+
+
 def run_federation(home: Path, cfg: FederatedConfig, timeout_s: float | None = None) -> dict[str, Any]:
     """Start fedray's ServerApp as a Flower run, follow its rounds, and return its metrics.json summary."""
     run_dir = RunDir(Path(cfg.run.root) / WORKLOAD / cfg.run.name)
@@ -181,12 +187,10 @@ def run_federation(home: Path, cfg: FederatedConfig, timeout_s: float | None = N
     run_id = flwr(home, "run", str(write_app(home / "app", cfg)), CONNECTION)["run-id"]
     shown, next_status = 0, time.monotonic() + STATUS_POLL_S
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    finished_seen = False
     while True:
         shown = _show_new_rounds(run_dir, shown, cfg.server.rounds)
-        summary_file = run_dir.summary_file
-        if summary_file.is_file() and summary_file.stat().st_mtime >= started:
-            summary = json.loads(summary_file.read_text())
+        if _has_fresh_summary(run_dir, started):
+            summary = json.loads(run_dir.summary_file.read_text())
             if summary.get("status") == "failed":
                 raise FedrayError(f"the federation failed: {summary.get('error')}")
             run = flwr(home, "ls", CONNECTION, "--run-id", str(run_id))["runs"][0]
@@ -196,12 +200,11 @@ def run_federation(home: Path, cfg: FederatedConfig, timeout_s: float | None = N
         if time.monotonic() >= next_status:
             status = flwr(home, "ls", CONNECTION, "--run-id", str(run_id))["runs"][0]["status"]
             if status.startswith("finished"):
-                if finished_seen:
-                    raise FedrayError(f"Flower run {run_id} ended ({status}) without results; see `flwr log {run_id}`")
-                # The ServerApp writes the summary just before it finishes: it may have landed after the check
-                # above, so look once more before calling the run resultless.
-                finished_seen = True
-                continue
+                # The ServerApp writes the summary before it finishes, so it may have landed after the check above:
+                # one more look settles whether the run left results.
+                if _has_fresh_summary(run_dir, started):
+                    continue
+                raise FedrayError(f"Flower run {run_id} ended ({status}) without results; see `flwr log {run_id}`")
             next_status = time.monotonic() + STATUS_POLL_S
         if deadline is not None and time.monotonic() > deadline:
             raise FedrayError(f"Flower run {run_id} did not finish within {timeout_s:g} s")
