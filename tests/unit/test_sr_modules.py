@@ -56,6 +56,19 @@ def test_sampling_with_an_exact_model_returns_the_clean_image():
     assert torch.allclose(d.ddim_sample(exact, y0, y0, torch.randn_like(y0)), x0, atol=1e-6)
 
 
+def test_sampling_reports_every_step_prediction_clipped_and_ends_on_the_last():
+    d = _process()
+    y0 = torch.rand(2, 3, 4, 4) * 2 - 1
+    seen: list[tuple[int, torch.Tensor]] = []
+    overshoot = lambda x, t, cond: 3 * x  # noqa: E731  (far outside [-1, 1] at the start of the chain)
+    out = d.sample(
+        overshoot, y0, y0, generator=torch.Generator().manual_seed(0), on_step=lambda t, x0: seen.append((t, x0))
+    )
+    assert [t for t, _ in seen] == list(range(d.num_timesteps - 1, -1, -1))
+    assert all(x0.abs().max() <= 1 for _, x0 in seen) and seen[0][1].abs().max() == 1
+    assert torch.equal(out, seen[-1][1])  # no noise and η_{−1} = 0 at the last step: the sample is its x̂₀
+
+
 def test_ddim_step_is_the_tad_sr_linear_combination():
     d = _process()
     x0, xt, y = torch.randn(3, 5), torch.randn(3, 5), torch.randn(3, 5)

@@ -10,6 +10,7 @@ and cast when used, like :mod:`gaussian`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 import numpy as np
@@ -99,14 +100,18 @@ class ResShiftDiffusion:
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         clip: bool = True,
+        on_step: Callable[[int, torch.Tensor], None] | None = None,
     ) -> torch.Tensor:
-        """Ancestral sampling from x_{T−1} = y₀ + κ√η_{T−1} ε down to x₀ (no noise at the last step)."""
+        """Ancestral sampling from x_{T−1} = y₀ + κ√η_{T−1} ε down to x₀ (no noise at the last step).
+        ``on_step(t, x̂₀)`` sees every step's prediction (diagnostics: where along the chain the estimate degrades)."""
         x = self.prior_sample(y0, gaussian_like(y0, generator) if noise is None else noise)
         for index in range(self.num_timesteps - 1, -1, -1):
             t = torch.full((len(y0),), index, device=y0.device, dtype=torch.long)
             x0 = self.predict_x0(model, x, t, cond)
             if clip:
                 x0 = x0.clamp(-1, 1)
+            if on_step is not None:
+                on_step(index, x0)
             mean, var = self.q_posterior(x0, x, t)
             x = mean + torch.sqrt(var) * gaussian_like(x, generator) if index > 0 else mean
         return x

@@ -1,0 +1,104 @@
+"""Where a trained `sr` diffusion model loses to bicubic: PSNR-Y of its x̂₀ prediction at every ResShift step, once
+with x_t drawn from the forward process around the true high-resolution crop (teacher forcing: ``<method>``) and once
+along its own sampling chain (``<method> sampled``, the chain the workload's result comes from), against bicubic and
+against x_t itself (clipped to [−1, 1]); over all test crops and per quarter of them ordered by bicubic's PSNR-Y.
+
+Why: a sampled result can only be as good as the last step's x̂₀. Teacher-forced, each step shows what the network has
+learnt at that noise level (at the least-noisy step x_t is already close to the truth, so a network below x_t there
+has not yet learnt to pass its input through); along the chain, the gap to the teacher-forced value shows how much
+the steps' errors compound. Usage::
+
+    python benchmarks/sr_steps.py runs/bench-sr/sr/main --out benchmarks/results/sr_steps.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fedray.platform.config import load_config
+from fedray.platform.io import load_arrays
+from fedray.platform.metrics.image import by_reference_quantile, per_image_quality
+from fedray.platform.modules.state import as_tensor, load_state_arrays
+from fedray.tasks.sr.config import SRConfig
+from fedray.tasks.sr.data import load_images
+from fedray.tasks.sr.models import DIFFUSION_METHODS, build_network, build_resshift
+from fedray.tasks.sr.run import test_set
+
+
+def score(hr: np.ndarray, images: torch.Tensor) -> tuple[list[float], float]:
+    """Per-crop PSNR-Y, and the MSE over all pixels of all crops in [−1, 1] (what the networks are trained on: a mean
+    over pixels weighs textured crops most, a mean of per-crop PSNR weighs smooth ones)."""
+    images = images.clamp(-1, 1)
+    mse = float(((images - torch.from_numpy(hr).to(images.dtype)) ** 2).mean())
+    return [row["psnr_y"] for row in per_image_quality(hr, images.numpy())], mse
+
+
+def summarise(scores: dict[str, tuple[list[float], float]]) -> dict[str, object]:
+    """Mean PSNR-Y and MSE per entry, and PSNR-Y per quarter of the crops ordered by bicubic's (hardest first)."""
+    psnr = {k: v[0] for k, v in scores.items()}
+    return {
+        "mean": {k: float(np.mean(v)) for k, v in psnr.items()},
+        "mse": {k: v[1] for k, v in scores.items()},
+        "by_bicubic_quartile": by_reference_quantile(psnr, "bicubic", 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", help="an sr run directory (its config.yaml and checkpoints/<method>.safetensors)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    run = Path(args.run_dir)
+    cfg = load_config(SRConfig, run / "config.yaml")
+    hr, _, cond = test_set(cfg, load_images(cfg.data).test)
+    x0, y0 = as_tensor(hr), as_tensor(cond)
+    diffusion = build_resshift(cfg)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    methods = [m for m in DIFFUSION_METHODS if (run / "checkpoints" / f"{m}.safetensors").is_file()]
+    if not methods:
+        raise SystemExit(f"{run}/checkpoints holds no diffusion method's weights ({', '.join(DIFFUSION_METHODS)})")
+    models = {
+        m: load_state_arrays(build_network(cfg, m), load_arrays(run / "checkpoints" / f"{m}.safetensors")).eval()
+        for m in methods
+    }
+    bicubic = score(hr, y0)
+    sampled: dict[int, dict[str, tuple[list[float], float]]] = {index: {} for index in range(diffusion.num_timesteps)}
+    steps = {}
+    with torch.no_grad():
+        for m, net in models.items():
+            record = lambda index, x0_hat, m=m: sampled[index].__setitem__(f"{m} sampled", score(hr, x0_hat))  # noqa: E731
+            diffusion.sample(net, y0, y0, generator=torch.Generator().manual_seed(1), on_step=record)
+        for index in range(diffusion.num_timesteps):
+            t = torch.full((len(x0),), index, dtype=torch.long)
+            xt = diffusion.q_sample(x0, y0, t, noise)
+            scores = {"bicubic": bicubic, "x_t": score(hr, xt)}
+            scores.update({m: score(hr, diffusion.predict_x0(net, xt, t, y0)) for m, net in models.items()})
+            scores.update(sampled[index])
+            steps[index] = {"noise_std": diffusion.kappa * float(diffusion.sqrt_etas[index]), **summarise(scores)}
+    result = {"run_dir": str(run), "scale": cfg.data.scale, "test_crops": len(hr), "methods": methods, "steps": steps}
+    text = json.dumps(result, indent=1)
+    print(text)
+    columns = ["bicubic", "x_t", *methods, *(f"{m} sampled" for m in methods)]
+    print(
+        f"{'t':>3} {'κ√η_t':>6} " + " ".join(f"{c:>18}" for c in columns) + "   (PSNR-Y: all crops / smoothest quarter)"
+    )
+    for index, row in steps.items():
+        smooth = row["by_bicubic_quartile"]["mean"]
+        cells = " ".join(f"{row['mean'][c]:>10.2f} / {smooth[c][-1]:>5.2f}" for c in columns)
+        print(f"{index:>3} {row['noise_std']:>6.3f} {cells}")
+    print(f"{'t':>3} " + " ".join(f"{c:>18}" for c in columns) + "   (MSE over all pixels, [−1, 1])")
+    for index, row in steps.items():
+        print(f"{index:>3} " + " ".join(f"{row['mse'][c]:>18.5f}" for c in columns))
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
