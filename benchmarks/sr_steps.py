@@ -19,18 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from fedray.platform.config import load_config
 from fedray.platform.io import load_arrays
 from fedray.platform.metrics.image import by_reference_quantile, per_image_quality
+from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion
 from fedray.platform.modules.state import as_tensor, load_state_arrays
 from fedray.tasks.sr.config import SRConfig
 from fedray.tasks.sr.data import load_images
 from fedray.tasks.sr.models import DIFFUSION_METHODS, build_network, build_resshift
 from fedray.tasks.sr.run import test_set
 
+Score = tuple[list[float], float]
 
-def score(hr: np.ndarray, images: torch.Tensor) -> tuple[list[float], float]:
+
+def score(hr: np.ndarray, images: torch.Tensor) -> Score:
     """Per-crop PSNR-Y, and the MSE over all pixels of all crops in [−1, 1] (what the networks are trained on: a mean
     over pixels weighs textured crops most, a mean of per-crop PSNR weighs smooth ones)."""
     images = images.clamp(-1, 1)
@@ -38,7 +42,7 @@ def score(hr: np.ndarray, images: torch.Tensor) -> tuple[list[float], float]:
     return [row["psnr_y"] for row in per_image_quality(hr, images.numpy())], mse
 
 
-def summarise(scores: dict[str, tuple[list[float], float]]) -> dict[str, object]:
+def summarise(scores: dict[str, Score]) -> dict[str, object]:
     """Mean PSNR-Y and MSE per entry, and PSNR-Y per quarter of the crops ordered by bicubic's (hardest first)."""
     psnr = {k: v[0] for k, v in scores.items()}
     return {
@@ -46,6 +50,17 @@ def summarise(scores: dict[str, tuple[list[float], float]]) -> dict[str, object]
         "mse": {k: v[1] for k, v in scores.items()},
         "by_bicubic_quartile": by_reference_quantile(psnr, "bicubic", 4),
     }
+
+
+def along_chain(diffusion: ResShiftDiffusion, net: nn.Module, hr: np.ndarray, y0: torch.Tensor) -> dict[int, Score]:
+    """:func:`score` of x̂₀ at every step of one sampling chain (fixed noise), by step index."""
+    seen: dict[int, Score] = {}
+
+    def record(index: int, x0_hat: torch.Tensor) -> None:
+        seen[index] = score(hr, x0_hat)
+
+    diffusion.sample(net, y0, y0, generator=torch.Generator().manual_seed(1), on_step=record)
+    return seen
 
 
 def main() -> None:
@@ -69,18 +84,15 @@ def main() -> None:
         for m in methods
     }
     bicubic = score(hr, y0)
-    sampled: dict[int, dict[str, tuple[list[float], float]]] = {index: {} for index in range(diffusion.num_timesteps)}
     steps = {}
     with torch.no_grad():
-        for m, net in models.items():
-            record = lambda index, x0_hat, m=m: sampled[index].__setitem__(f"{m} sampled", score(hr, x0_hat))  # noqa: E731
-            diffusion.sample(net, y0, y0, generator=torch.Generator().manual_seed(1), on_step=record)
+        chains = {f"{m} sampled": along_chain(diffusion, net, hr, y0) for m, net in models.items()}
         for index in range(diffusion.num_timesteps):
             t = torch.full((len(x0),), index, dtype=torch.long)
             xt = diffusion.q_sample(x0, y0, t, noise)
             scores = {"bicubic": bicubic, "x_t": score(hr, xt)}
             scores.update({m: score(hr, diffusion.predict_x0(net, xt, t, y0)) for m, net in models.items()})
-            scores.update(sampled[index])
+            scores.update({name: chain[index] for name, chain in chains.items()})
             steps[index] = {"noise_std": diffusion.kappa * float(diffusion.sqrt_etas[index]), **summarise(scores)}
     result = {"run_dir": str(run), "scale": cfg.data.scale, "test_crops": len(hr), "methods": methods, "steps": steps}
     text = json.dumps(result, indent=1)
