@@ -1,7 +1,8 @@
-"""Where a trained `sr` diffusion model loses to bicubic: PSNR-Y of its x̂₀ prediction at every ResShift step, once
-with x_t drawn from the forward process around the true high-resolution crop (teacher forcing: ``<method>``) and once
-along its own sampling chain (``<method> sampled``, the chain the workload's result comes from), against bicubic and
-against x_t itself (clipped to [−1, 1]); over all test crops and per quarter of them ordered by bicubic's PSNR-Y.
+"""Where a trained `sr` diffusion model loses to bicubic: PSNR-Y and pixel MSE of its x̂₀ prediction at every ResShift
+step, once with x_t drawn from the forward process around the true high-resolution crop (teacher forcing:
+``<method>``) and once along its own sampling chain (``<method> sampled``: the workload's sampler, with noise of its
+own), against bicubic and against x_t itself (clipped to [−1, 1]); over all test crops and per quarter of them
+ordered by bicubic's PSNR-Y.
 
 Why: a sampled result can only be as good as the last step's x̂₀. Teacher-forced, each step shows what the network has
 learnt at that noise level (at the least-noisy step x_t is already close to the truth, so a network below x_t there
