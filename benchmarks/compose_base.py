@@ -22,6 +22,7 @@ from fedray.platform.modules.diffusion.gaussian import GaussianDiffusion
 from fedray.platform.modules.diffusion.samplers import ddim_sample
 from fedray.platform.modules.diffusion.unet import UNet
 from fedray.platform.modules.state import as_tensor, load_state_arrays
+from fedray.platform.rundir import RunDir
 from fedray.tasks.compose.config import ComposeConfig
 from fedray.tasks.compose.data import load_triplets
 from fedray.tasks.compose.model import build_base, build_diffusion
@@ -61,16 +62,16 @@ def main() -> None:
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    run = Path(args.run_dir)
-    cfg = load_config(ComposeConfig, run / "config.yaml")
+    run = RunDir(Path(args.run_dir))
+    cfg = load_config(ComposeConfig, run.config_file)
     cfg.data.train_triplets, cfg.data.test_triplets = args.images, args.images
     train, test, _ = load_triplets(cfg.data, cfg.seed)
-    base = load_state_arrays(build_base(cfg), load_arrays(run / "checkpoints" / "base.safetensors")).eval()
+    base = load_state_arrays(build_base(cfg), load_arrays(run.checkpoint("base"))).eval()
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         diffusion, respaced = build_diffusion(cfg), build_diffusion(cfg, respaced=True)
         result = {
-            "run_dir": str(run),
+            "run_dir": str(run.path),
             "data": value_stats(as_tensor(test.gt)),
             "errors": {
                 split: errors_by_timestep(diffusion, base, as_tensor(t.gt), generator)

@@ -27,6 +27,7 @@ from fedray.platform.io import load_arrays
 from fedray.platform.metrics.image import by_reference_quantile, per_image_quality
 from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion
 from fedray.platform.modules.state import as_tensor, load_state_arrays
+from fedray.platform.rundir import RunDir
 from fedray.tasks.sr.config import SRConfig
 from fedray.tasks.sr.data import load_images
 from fedray.tasks.sr.models import DIFFUSION_METHODS, build_network, build_resshift
@@ -71,19 +72,16 @@ def main() -> None:
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    run = Path(args.run_dir)
-    cfg = load_config(SRConfig, run / "config.yaml")
+    run = RunDir(Path(args.run_dir))
+    cfg = load_config(SRConfig, run.config_file)
     hr, _, cond = test_set(cfg, load_images(cfg.data).test)
     x0, y0 = as_tensor(hr), as_tensor(cond)
     diffusion = build_resshift(cfg)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
-    methods = [m for m in DIFFUSION_METHODS if (run / "checkpoints" / f"{m}.safetensors").is_file()]
+    methods = [m for m in DIFFUSION_METHODS if run.checkpoint(m).is_file()]
     if not methods:
-        raise SystemExit(f"{run}/checkpoints holds no diffusion method's weights ({', '.join(DIFFUSION_METHODS)})")
-    models = {
-        m: load_state_arrays(build_network(cfg, m), load_arrays(run / "checkpoints" / f"{m}.safetensors")).eval()
-        for m in methods
-    }
+        raise SystemExit(f"{run.path}/checkpoints holds no diffusion method's weights ({', '.join(DIFFUSION_METHODS)})")
+    models = {m: load_state_arrays(build_network(cfg, m), load_arrays(run.checkpoint(m))).eval() for m in methods}
     bicubic = score(hr, y0)
     steps = {}
     with torch.no_grad():
@@ -95,7 +93,13 @@ def main() -> None:
             scores.update({m: score(hr, diffusion.predict_x0(net, xt, t, y0)) for m, net in models.items()})
             scores.update({name: chain[index] for name, chain in chains.items()})
             steps[index] = {"noise_std": diffusion.kappa * float(diffusion.sqrt_etas[index]), **summarise(scores)}
-    result = {"run_dir": str(run), "scale": cfg.data.scale, "test_crops": len(hr), "methods": methods, "steps": steps}
+    result = {
+        "run_dir": str(run.path),
+        "scale": cfg.data.scale,
+        "test_crops": len(hr),
+        "methods": methods,
+        "steps": steps,
+    }
     text = json.dumps(result, indent=1)
     print(text)
     columns = ["bicubic", "x_t", *methods, *(f"{m} sampled" for m in methods)]
