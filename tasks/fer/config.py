@@ -33,13 +33,15 @@ class ExpressionData:
     ``source=folder``: ``path/train/<class>/`` and ``path/test/<class>/`` (or ``path/<class>/`` alone, then split by
     ``test_fraction``), seven class folders named as RAF-DB (``1``…``7``) or by expression (FER2013's ``angry``,
     ``disgust``, ``fear``, ``happy``, ``neutral``, ``sad``, ``surprise``, and RAF-DB's own names), mapped to RAF-DB
-    order; unreadable files are skipped and counted. No expression data ship offline, so the default is a stand-in
-    that only exercises the code: ``fashion_mnist`` (classes 0–6 of the IDX files under ``path``, default Debian's
-    ``/usr/share/datasets/fashion-mnist``, official train/test split; class 6 "Shirt" plays neutral) or ``digits``
+    order; unreadable files are skipped and counted. No expression data ship offline, so the built-in sources are
+    stand-ins: the default ``warped_faces`` (scikit-image's 100 real LFW faces warped into the seven expressions by
+    prototype action-unit displacements, faces 70–99 for testing only; ``tasks/fer/warped_faces.py``), and two that only
+    exercise the code, ``fashion_mnist`` (classes 0–6 of the IDX files under ``path``, default Debian's
+    ``/usr/share/datasets/fashion-mnist``, official train/test split; class 6 "Shirt" plays neutral) and ``digits``
     (scikit-learn's digits 0–6, split by ``test_fraction``). ``train_samples``/``test_samples`` keep a seeded,
     class-stratified subset (null: all); ``val_fraction`` of the training images is held out to pick the epoch."""
 
-    source: Literal["fashion_mnist", "digits", "folder"] = "fashion_mnist"
+    source: Literal["fashion_mnist", "digits", "warped_faces", "folder"] = "warped_faces"
     path: str | None = None
     image_size: int = 64
     channels: int = 1

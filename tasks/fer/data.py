@@ -1,10 +1,12 @@
 """Train, validation and test images for the ``fer`` workload, float32 ``[N, C, S, S]`` in [0, 1], labels in RAF-DB
 order (neutral = 6).
 
-Only a user's folder holds facial expressions. The built-in sources are stand-ins that let the workload run
-anywhere: their seven classes are relabelled as the seven expressions, and every result on them carries a
-``data_note`` saying so. The validation split is carved out of the training images (stratified, seeded): the kept
-epoch is chosen on it, never on the test split.
+Only a user's folder holds real facial expressions. The built-in sources are stand-ins that let the workload run
+anywhere: ``warped_faces`` renders the seven expressions on real faces by action-unit warps
+(:mod:`fedray.tasks.fer.warped_faces`); ``fashion_mnist`` and ``digits`` relabel seven object classes as the seven
+expressions and only exercise the code. Every result on a stand-in carries a ``data_note`` saying what it is. The
+validation split is carved out of the training images (stratified, seeded): the kept epoch is chosen on it, never on the
+test split.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ from fedray.platform.errors import DataError
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.fer.classes import FOLDER_LABELS, NUM_CLASSES, RAF_CLASSES, folder_label
 from fedray.tasks.fer.config import ExpressionData, FERConfig
+from fedray.tasks.fer.warped_faces import DATA_NOTE as WARPED_FACES_NOTE
+from fedray.tasks.fer.warped_faces import warped_faces
 
 STAND_IN_CLASSES = {
     "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt"),
     "digits": tuple(f"digit {k}" for k in range(NUM_CLASSES)),
 }
+BUILT_IN_SOURCES = (*STAND_IN_CLASSES, "warped_faces")
+WARPED_RENDERS_PER_FACE = (6, 4)  # train, test: 70 × 7 × 6 = 2,940 training and 30 × 7 × 4 = 840 test images
 Split = tuple[np.ndarray, np.ndarray]
 RESIZE_CHUNK = 4096
 DATA_NOTE_FILE = "DATA_NOTE.txt"  # optional, at a folder's root: what the images are, copied into every result
@@ -44,6 +50,9 @@ class ExpressionSplits:
 
 
 def stand_in_note(source: str) -> str:
+    """What a built-in source's images are, for every result on them."""
+    if source == "warped_faces":
+        return WARPED_FACES_NOTE
     classes = STAND_IN_CLASSES[source]
     pairs = ", ".join(f"{c} → {e}" for c, e in zip(classes, RAF_CLASSES, strict=True))
     return (
@@ -76,7 +85,10 @@ def _subset(split: Split, count: int | None, seed: int, label: str) -> Split:
 
 
 def _stand_in(d: ExpressionData, seed: int) -> tuple[Split, Split]:
-    """Classes 0–6 of Fashion-MNIST (official split) or scikit-learn's digits (seeded split), images ``[N, H, W]``."""
+    """Classes 0–6 of Fashion-MNIST (official split) or scikit-learn's digits (seeded split), or the warped faces
+    (identity split, the same images for every seed, as a dataset's are), images ``[N, H, W]``."""
+    if d.source == "warped_faces":
+        return warped_faces(WARPED_RENDERS_PER_FACE)
     if d.source == "fashion_mnist":
         directory = d.path or FASHION_MNIST_DIR
         parts = [load_idx_split(directory, split) for split in ("train", "t10k")]
@@ -158,8 +170,9 @@ def load_expressions(cfg: FERConfig) -> ExpressionSplits:
         info = {"source": "folder", "path": str(d.path), **info, "data_note": note}
     else:
         train, test = _stand_in(d, seed)
-        info = {"source": d.source, "stand_in_classes": list(STAND_IN_CLASSES[d.source]), "skipped_files": 0,
-                "data_note": stand_in_note(d.source)}  # fmt: skip
+        info = {"source": d.source, "skipped_files": 0, "data_note": stand_in_note(d.source)}
+        if d.source in STAND_IN_CLASSES:
+            info["stand_in_classes"] = list(STAND_IN_CLASSES[d.source])
     train, test = _subset(train, d.train_samples, seed, "train"), _subset(test, d.test_samples, seed, "test")
     train, val = _split(*train, d.val_fraction, seed, "val")
     if d.source != "folder":
@@ -196,8 +209,8 @@ def write_stand_in_folder(
     written per class and split."""
     from PIL import Image
 
-    if source not in STAND_IN_CLASSES:
-        raise DataError(f"unknown stand-in {source!r}; known: {', '.join(STAND_IN_CLASSES)}")
+    if source not in BUILT_IN_SOURCES:
+        raise DataError(f"unknown stand-in {source!r}; known: {', '.join(BUILT_IN_SOURCES)}")
     root = Path(directory)
     if root.exists() and any(root.iterdir()):
         raise DataError(f"{root} is not empty; write the stand-in folder into a new directory")
