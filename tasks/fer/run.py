@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fedray.platform.io import save_json
-from fedray.platform.plots import line_plot
+from fedray.platform.plots import image_grid, line_plot
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import Runtime, check_task_fits
 from fedray.platform.trained import collect_trained
@@ -141,7 +143,22 @@ def run(cfg: FERConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
         "total_seconds": time.perf_counter() - started,
     }
     _plot(run_dir, summary)
+    _example_grid(run_dir, data)
     return summary
+
+
+EXAMPLES_PER_CLASS = 8
+
+
+def _example_grid(run_dir: RunDir, data: ExpressionSplits) -> None:
+    """Training images of every class spread evenly over its members, one row each (first channel): what the methods
+    learnt from."""
+    x, y = data.train.images, data.train.labels
+    rows = {}
+    for label, name in enumerate(RAF_CLASSES):
+        members = np.flatnonzero(y == label)
+        rows[name] = list(x[members[np.linspace(0, len(members) - 1, EXAMPLES_PER_CLASS).astype(int)], 0])
+    image_grid(run_dir.plot("train_examples"), rows, f"fer: training images ({data.info['source']})", (0, 1))
 
 
 def _plot(run_dir: RunDir, summary: dict[str, Any]) -> None:

@@ -7,7 +7,8 @@ System's prototype action units (AUs) — mouth corners, lips, brows, eyelids, n
 field, and an open mouth is darkened where the lips part. Unlike a relabelled object dataset, the classes are then
 what expressions are: a displacement of one person's neutral face, with identity as the nuisance. That is the
 premise of KE2NT's emotional-to-neutral transformation. It is still a synthetic rendering (one exaggerated prototype
-per class, no real muscle texture), so results on it are not FER results and :data:`DATA_NOTE` says so.
+per class, no real muscle texture), and "neutral" is the unwarped photograph with whatever expression it already shows
+(many LFW faces smile or talk), so results on it are not FER results and :data:`DATA_NOTE` says so.
 
 Every image draws its own AU intensity, landmark jitter and a small global similarity transform (so a class cannot
 be read off fixed pixels); identities are split so that no test face is a training face.

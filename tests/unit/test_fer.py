@@ -342,7 +342,7 @@ def test_a_tiny_run_reports_every_method(tmp_path: Path, embeddings_file: Path):
     assert np.array_equal(np.load(path / "text_embeddings.npy"), np.load(embeddings_file))
     assert "ke2nt_minus_linear_ce_accuracy" in on_disk["headline"]
     assert all(d.startswith("[fedray]") for d in on_disk["deviations"])
-    assert (path / "plots" / "confusion.png").is_file() and (path / "plots" / "val_accuracy.png").is_file()
+    assert all((path / "plots" / f"{name}.png").is_file() for name in ("confusion", "val_accuracy", "train_examples"))
     log = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
     assert sorted((r["method"], r["epoch"]) for r in log if r["phase"] == "train") == sorted(
         (m, e) for m in METHODS for e in (1, 2)
