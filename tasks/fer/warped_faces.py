@@ -69,13 +69,8 @@ class Expression:
 
 def _mirrored(**left: tuple[float, float]) -> dict[str, tuple[float, float]]:
     """Left-side moves plus their mirror images on the right (column displacement negated)."""
-    moves: dict[str, tuple[float, float]] = {}
-    for name, (dr, dc) in left.items():
-        if name.startswith("l_"):
-            moves[name] = (dr, dc)
-            moves["r_" + name[2:]] = (dr, -dc)
-        else:
-            moves[name] = (dr, dc)
+    moves = dict(left)
+    moves.update({"r_" + name[2:]: (dr, -dc) for name, (dr, dc) in left.items() if name.startswith("l_")})
     return moves
 
 
@@ -138,7 +133,7 @@ RADIUS = 0.07  # Gaussian radius of a landmark's displacement, in fractions of t
 def displacement_field(
     expression: Expression, intensity: float, jitter: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per output pixel the (row, col) displacement in pixels: each moved landmark (shifted by its ``jitter`` row,
+    """Per output pixel the (row, col) displacement in pixels: each moved landmark (shifted by its row of ``jitter``,
     in fractions) pushes its neighbourhood by ``intensity`` × its move, weighted by a Gaussian of :data:`RADIUS`."""
     grid = (np.arange(size) + 0.5) / size
     rows, cols = np.meshgrid(grid, grid, indexing="ij")
