@@ -157,14 +157,15 @@ def _example_grid(run_dir: RunDir, data: ExpressionSplits) -> None:
     rows = {}
     for label, name in enumerate(RAF_CLASSES):
         members = np.flatnonzero(y == label)
-        rows[name] = list(x[members[np.linspace(0, len(members) - 1, EXAMPLES_PER_CLASS).astype(int)], 0])
+        picked = members[np.linspace(0, len(members) - 1, EXAMPLES_PER_CLASS).astype(int)] if members.size else []
+        rows[name] = list(x[picked, 0])
     image_grid(run_dir.plot("train_examples"), rows, f"fer: training images ({data.info['source']})", (0, 1))
 
 
 def _plot(run_dir: RunDir, summary: dict[str, Any]) -> None:
     results = summary["results"]
     source = summary["data"]["source"]
-    title = f"fer: {source} test split" + (" (stand-in data, not expressions)" if source != "folder" else "")
+    title = f"fer: {source} test split" + (" (stand-in data, not FER data)" if source != "folder" else "")
     confusion_grid(run_dir.plot("confusion"), results, RAF_CLASSES, title)
     curves = {m: r["val_curve"] for m, r in results.items()}
     epochs = {len(c) for c in curves.values()}

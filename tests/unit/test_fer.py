@@ -370,3 +370,16 @@ def test_a_run_on_an_expression_folder(tmp_path: Path, expression_folder: Path, 
     )  # fmt: skip
     assert summary["data"]["skipped_files"] == 1 and summary["data"]["source"] == "folder"
     assert summary["results"]["ke2nt"]["test_samples"] == 14 and "STAND-IN" not in summary["data_note"]
+
+
+def test_the_example_grid_draws_a_class_without_training_images_as_an_empty_row(tmp_path: Path):
+    from fedray.platform.data.arrays import ImageArrays
+    from fedray.platform.rundir import RunDir
+    from fedray.tasks.fer.data import ExpressionSplits
+    from fedray.tasks.fer.run import _example_grid
+
+    images = np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32)
+    train = ImageArrays(images, np.array([0, 0, 1, 1, 2]), 7, "folder")  # classes 3–6 have no training image
+    run_dir = RunDir.create(tmp_path, "fer", "run")
+    _example_grid(run_dir, ExpressionSplits(train, train, train, {"source": "folder"}))
+    assert run_dir.plot("train_examples").stat().st_size > 0
