@@ -35,8 +35,8 @@ DATA_NOTE = (
     "methods compare on expression-like displacements of unseen faces; they are not FER results."
 )
 
-# Landmarks as (row, column) fractions of the side, read off the mean of the aligned LFW faces (the same calibration
-# as the attack workload's region boxes: eye band at y ≈ 0.34, the face's vertical axis at x ≈ 0.44).
+# Landmarks as (row, column) fractions of the side, placed inside the attack workload's face-region boxes, which were
+# calibrated on the mean of the aligned LFW faces (eye band at y ≈ 0.34, the face's vertical axis at x ≈ 0.44).
 LANDMARKS: dict[str, tuple[float, float]] = {
     "l_brow_outer": (0.23, 0.17),
     "l_brow_inner": (0.23, 0.35),
