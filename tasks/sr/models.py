@@ -61,4 +61,6 @@ def build_network(cfg: SRConfig, method: str) -> nn.Module:
 def build_resshift(cfg: SRConfig) -> ResShiftDiffusion:
     r = cfg.resshift
     etas = resshift_sqrt_etas(r.steps, r.kappa, r.power, r.min_noise_level, r.etas_end)
-    return ResShiftDiffusion(etas, r.kappa, scaling="pixel")
+    return ResShiftDiffusion(
+        etas, r.kappa, scaling="pixel", xt_skip_variance=r.lr_error_variance if r.xt_skip else None
+    )

@@ -164,3 +164,37 @@ def test_a_residual_network_needs_matching_conditioning_channels():
     torch.testing.assert_close(net(x, t, cond), cond + plain)
     with pytest.raises(ValueError, match="cond_channels"):
         DiTSRNet(cfg, 3, 1, 3, 16, residual=True)
+
+
+def test_the_xt_skip_is_the_linear_mmse_blend_of_the_deshifted_xt_and_y0():
+    """w_t = v/(v + σ_t²) with σ_t = κ√η_t/(1 − η_t): the blend's error variance v·σ_t²/(v + σ_t²) is below both
+    estimates' (checked empirically at a late and an early step), w_t rises towards the clean end, and
+    w_t·σ_t ≤ √v/2."""
+    v = 0.04
+    d = ResShiftDiffusion(resshift_sqrt_etas(15), kappa=2.0, scaling="pixel", xt_skip_variance=v)
+    sigma = d.kappa * d.sqrt_etas / (1 - d.etas)
+    np.testing.assert_allclose(d.skip_weights, v / (v + sigma**2))
+    assert (np.diff(d.skip_weights) < 0).all() and d.skip_weights[0] > 0.9 and d.skip_weights[-1] < 1e-4
+    assert (d.skip_weights * sigma <= np.sqrt(v) / 2 + 1e-12).all()
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(4000, 1, 8, 8, generator=g, dtype=torch.float64) * 2 - 1
+    y0 = x0 + np.sqrt(v) * torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    for index in (0, 3):
+        t = torch.full((len(x0),), index)
+        xt = d.q_sample(x0, y0, t, torch.randn(x0.shape, generator=g, dtype=torch.float64))
+        blend = y0 + d.xt_skip(xt, y0, t)
+        expected = v * sigma[index] ** 2 / (v + sigma[index] ** 2)
+        assert float(((blend - x0) ** 2).mean()) == pytest.approx(expected, rel=0.03)
+        assert expected < min(v, sigma[index] ** 2)
+
+
+def test_without_the_xt_skip_the_prediction_is_the_network_output():
+    d, skipping = _process(), ResShiftDiffusion(resshift_sqrt_etas(15), 2.0, "pixel", xt_skip_variance=0.03)
+    y0, xt = (torch.rand(2, 3, 4, 4) * 2 - 1 for _ in range(2))
+    starts_at_y0 = lambda x, t, cond: cond  # noqa: E731
+    t = torch.tensor([0, 14])
+    torch.testing.assert_close(d.predict_x0(starts_at_y0, xt, t, y0, y0), y0)
+    torch.testing.assert_close(skipping.predict_x0(starts_at_y0, xt, t, y0, y0), y0 + skipping.xt_skip(xt, y0, t))
+    assert skipping.xt_skip(xt, y0, t)[0].abs().mean() > 0.1  # at t = 0 the skip moves far towards x_t
+    with pytest.raises(ValueError, match="positive variance"):
+        ResShiftDiffusion(resshift_sqrt_etas(15), xt_skip_variance=0.0)

@@ -90,11 +90,17 @@ def test_image_folders_skip_broken_and_small_files(tmp_path: Path):
         ("model.modulation=film", "model.modulation"),
         ("data.blur_sigma=[2,1]", "range"),
         ("checkpoints={edsr: x.safetensors}", "unknown methods"),
+        ("resshift.lr_error_variance=0", "lr_error_variance must be positive"),
     ],
 )
 def test_bad_config_values_are_one_line_errors(override, message):
     with pytest.raises(ConfigError, match=message):
         resolve_config("sr", overrides=[override])
+
+
+def test_the_xt_skip_without_a_residual_network_is_a_one_line_error():
+    with pytest.raises(ConfigError, match=r"needs resshift\.residual=true"):
+        resolve_config("sr", overrides=["resshift.xt_skip=true", "resshift.residual=false"])
 
 
 def test_sr_workload_end_to_end_and_resume_reuses_weights(tmp_path: Path):
@@ -136,10 +142,24 @@ def test_an_untrained_residual_network_samples_the_bicubic_image(method: str, re
     cfg = load_config(SRConfig, overrides=[*TINY, f"resshift.residual={str(residual).lower()}"])
     net, diffusion = build_network(cfg, method).eval(), build_resshift(cfg)
     y0 = torch.rand(2, 3, 16, 16) * 2 - 1
-    x0 = diffusion.predict_x0(net, torch.randn(2, 3, 16, 16), torch.tensor([3, 14]), y0)
+    x0 = diffusion.predict_x0(net, torch.randn(2, 3, 16, 16), torch.tensor([3, 14]), y0, y0)
     torch.testing.assert_close(x0, y0 if residual else torch.zeros_like(y0))
     sample = diffusion.sample(net, y0, y0, generator=torch.Generator().manual_seed(0))
     if residual:
         torch.testing.assert_close(sample, y0)
     else:
         assert (sample - y0).abs().mean() > 0.1
+
+
+def test_with_the_xt_skip_an_untrained_network_samples_close_to_the_bicubic_image():
+    """x̂₀ = y₀ + w_t(x̃_t − y₀): at the first step (w ≈ 0) the prediction is y₀; along the chain every x_t is y₀ plus
+    fresh noise, which the skip partly passes on (w ≈ 0.34 at t = 1, where the de-shifted noise has std ≈ 0.24), so
+    the sample is y₀ plus noise of std ≈ 0.08 until a network learns to remove it."""
+    cfg = load_config(SRConfig, overrides=[*TINY, "resshift.xt_skip=true"])
+    net, diffusion = build_network(cfg, "dit_sr").eval(), build_resshift(cfg)
+    y0 = torch.rand(2, 3, 16, 16) * 2 - 1
+    first = torch.full((2,), diffusion.num_timesteps - 1)
+    xt = diffusion.prior_sample(y0, torch.randn_like(y0))
+    torch.testing.assert_close(diffusion.predict_x0(net, xt, first, y0, y0), y0, atol=2e-3, rtol=0)  # w·σ ≈ 3e-4
+    sample = diffusion.sample(net, y0, y0, generator=torch.Generator().manual_seed(0))
+    assert 0.03 < float((sample - y0).std()) < 0.15

@@ -5,6 +5,13 @@ q(x_t | x₀, y₀) = N(x₀ + η_t (y₀ − x₀), κ² η_t I); α_t = η_t �
 code's convention); posterior q(x_{t−1} | x_t, x₀) = N((η_{t−1}/η_t) x_t + (α_t/η_t) x₀, κ² (η_{t−1}/η_t) α_t I).
 The network predicts x₀ from a rescaled x_t, the time index and the conditioning image. Computed in float64 numpy
 and cast when used, like :mod:`gaussian`.
+
+Optionally [fedray] the prediction gets an x_t skip in the spirit of EDM's c_skip: x_t carries two unbiased
+estimates of x₀, the de-shifted x̃_t = (x_t − η_t y₀)/(1 − η_t) = x₀ + σ_t ε with σ_t = κ√η_t/(1 − η_t), and y₀
+itself with error e₀ of variance v (about bicubic's MSE). Their linear-MMSE blend weighs x̃_t by w_t = v/(v + σ_t²):
+w_t → 1 at the last steps, where x_t is nearly clean and a network must otherwise learn the identity from scratch
+(the teacher-forced CPU-tier DiT-SR's t = 0 estimate is several times worse than x_t itself), and w_t → 0 at the
+first, where x_t is mostly noise. ``w_t·σ_t ≤ √v/2``, so the skip never amplifies the noise.
 """
 
 from __future__ import annotations
@@ -42,14 +49,25 @@ class ResShiftDiffusion:
     """The process for one schedule; ``scaling`` is how x_t is normalised before the network sees it
     (``latent``: x/√(κ²η_t + 1); ``pixel``: x/(3κ√η_t + 1); ``none``)."""
 
-    def __init__(self, sqrt_etas: np.ndarray, kappa: float = 2.0, scaling: Scaling = "pixel") -> None:
+    def __init__(
+        self,
+        sqrt_etas: np.ndarray,
+        kappa: float = 2.0,
+        scaling: Scaling = "pixel",
+        xt_skip_variance: float | None = None,
+    ) -> None:
         if scaling not in ("latent", "pixel", "none"):
             raise ValueError(f"scaling must be latent, pixel or none, got {scaling!r}")
+        if xt_skip_variance is not None and xt_skip_variance <= 0:
+            raise ValueError(f"the x_t skip needs a positive variance of y₀'s error, got {xt_skip_variance}")
         self.sqrt_etas = np.asarray(sqrt_etas, dtype=np.float64)
         self.etas = self.sqrt_etas**2
         self.etas_prev = np.append(0.0, self.etas[:-1])
         self.kappa, self.scaling = kappa, scaling
         self.num_timesteps = len(self.etas)
+        deshifted_var = (kappa * self.sqrt_etas / (1 - self.etas)) ** 2
+        v = xt_skip_variance
+        self.skip_weights = np.zeros_like(self.etas) if v is None else v / (v + deshifted_var)
 
     @staticmethod
     def _at(values: np.ndarray, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -76,8 +94,16 @@ class ResShiftDiffusion:
             return xt / (3 * self.kappa * self._at(self.sqrt_etas, t, xt) + 1)
         return xt
 
-    def predict_x0(self, model: Restorer, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return model(self.scale_input(xt, t), t, cond)
+    def xt_skip(self, xt: torch.Tensor, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """w_t·(x̃_t − y₀): what the x_t skip adds to a prediction that starts from y₀ (zero when the skip is off)."""
+        deshifted = (xt - self._at(self.etas, t, xt) * y0) / (1 - self._at(self.etas, t, xt))
+        return self._at(self.skip_weights, t, xt) * (deshifted - y0)
+
+    def predict_x0(
+        self, model: Restorer, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, y0: torch.Tensor
+    ) -> torch.Tensor:
+        out = model(self.scale_input(xt, t), t, cond)
+        return out + self.xt_skip(xt, y0, t) if self.skip_weights.any() else out
 
     def training_loss(
         self,
@@ -89,7 +115,7 @@ class ResShiftDiffusion:
         cond: torch.Tensor,
     ) -> torch.Tensor:
         """Per-sample MSE of the x₀ prediction at x_t = q_sample(x₀, y₀, t, ε)."""
-        return mean_flat((self.predict_x0(model, self.q_sample(x0, y0, t, noise), t, cond) - x0) ** 2)
+        return mean_flat((self.predict_x0(model, self.q_sample(x0, y0, t, noise), t, cond, y0) - x0) ** 2)
 
     @torch.no_grad()
     def sample(
@@ -107,7 +133,7 @@ class ResShiftDiffusion:
         x = self.prior_sample(y0, gaussian_like(y0, generator) if noise is None else noise)
         for index in range(self.num_timesteps - 1, -1, -1):
             t = torch.full((len(y0),), index, device=y0.device, dtype=torch.long)
-            x0 = self.predict_x0(model, x, t, cond)
+            x0 = self.predict_x0(model, x, t, cond, y0)
             if clip:
                 x0 = x0.clamp(-1, 1)
             if on_step is not None:
@@ -129,6 +155,6 @@ class ResShiftDiffusion:
         x = self.prior_sample(y0, noise)
         for index in range(self.num_timesteps - 1, -1, -1):
             t = torch.full((len(y0),), index, device=y0.device, dtype=torch.long)
-            x0 = self.predict_x0(model, x, t, cond)
+            x0 = self.predict_x0(model, x, t, cond, y0)
             x = self.ddim_step(x0.clamp(-1, 1) if clip else x0, x, y0, index)
         return x
