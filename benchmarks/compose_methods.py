@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from seed_stats import paired_difference
-from workload_run import run_workload
+from workload_run import CONFIG_HELP, run_workload
 
 SCORES = ("psnr", "ssim", "psnr_region", "ssim_region", "psnr_background", "fg_feature_cosine", "seconds_per_image")
 
@@ -64,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--root", default="runs/bench-compose", help="run root (kept: the trained weights are reused)")
+    parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("--extra", nargs="*", default=[], help="further overrides for every run")
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,key=value (sampling only)")
     parser.add_argument("--resume", action="store_true", help="reuse every saved model and composite (re-score only)")
@@ -76,7 +77,7 @@ def main() -> None:
     for seed in args.seeds:
         name = f"seed{seed}"
         start = time.perf_counter()
-        runs[name] = run_workload("compose", [f"seed={seed}", *args.extra, *shared], args.root, name)
+        runs[name] = run_workload("compose", [f"seed={seed}", *args.extra, *shared], args.root, name, args.config)
         seconds[name] = time.perf_counter() - start
         if not shared:
             weights = Path(args.root) / "compose" / name / "checkpoints"
@@ -92,11 +93,16 @@ def main() -> None:
         name, _, overrides = variant.partition(":")
         extra = [f"seed={args.seeds[0]}", *args.extra, *shared, *trained, *re.split(r",(?![^\[]*\])", overrides)]
         start = time.perf_counter()
-        variants[name] = run_workload("compose", extra, args.root, name)
+        variants[name] = run_workload("compose", extra, args.root, name, args.config)
         seconds[name] = time.perf_counter() - start
     summary = over_seeds(runs)
     result = {
-        "config": {"seeds": args.seeds, "extra": args.extra, "stage1_from": f"seed{args.seeds[0]}"},
+        "config": {
+            "file": args.config,
+            "seeds": args.seeds,
+            "extra": args.extra,
+            "stage1_from": f"seed{args.seeds[0]}",
+        },
         "summary": summary,
         "fusion_psnr_gain": gains(runs) if "fusion" in summary else {},
         "variants": {n: v["results"] for n, v in variants.items()},

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from workload_run import run_workload
+from workload_run import CONFIG_HELP, run_workload
 
 
-def fedray(args: list[str], root: str, name: str) -> dict:
-    return run_workload("continual", args, root, name)
+def fedray(args: list[str], root: str, name: str, config: str | None) -> dict:
+    return run_workload("continual", args, root, name, config)
 
 
 def main() -> None:
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--train-per-class", type=int, default=500)
     parser.add_argument("--test-per-class", type=int, default=500)
     parser.add_argument("--pretrained", help="a saved backbone to reuse instead of pre-training")
+    parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("--extra", nargs="*", default=[], help="further overrides for every run")
     parser.add_argument("--out", help="also write the JSON here, rewritten after every run")
     args = parser.parse_args()
@@ -49,18 +50,18 @@ def main() -> None:
     for variant in args.variant:
         name, _, overrides = variant.partition(":")
         entries.append((name, re.split(r",(?![^\[]*\])", overrides)))  # commas inside [..] belong to a list value
-    results: dict = {"config": {"common": common}, "runs": {}}
+    results: dict = {"config": {"file": args.config, "common": common}, "runs": {}}
     with tempfile.TemporaryDirectory() as root:
         pretrained = args.pretrained
         if pretrained is None:
             start = time.perf_counter()
             summary = fedray([*common, "method=heads", "data.tasks=1", "data.class_order=null", "streams=1",
-                              "train.epochs=1", "data.train_per_class=10"], root, "pretrain")  # fmt: skip
+                              "train.epochs=1", "data.train_per_class=10"], root, "pretrain", args.config)  # fmt: skip
             pretrained = str(Path(root) / "continual" / "pretrain" / "checkpoints" / "pretrained.safetensors")
             results["pretrain"] = {**summary["pretrain"], "wall_seconds": time.perf_counter() - start}
         for name, overrides in entries:
             start = time.perf_counter()
-            summary = fedray([*common, *overrides, f"pretrain.checkpoint={pretrained}"], root, name)
+            summary = fedray([*common, *overrides, f"pretrain.checkpoint={pretrained}"], root, name, args.config)
             results["runs"][name] = {
                 "overrides": overrides,
                 **{k: summary[k] for k in ("avg_acc", "avg_acc_std", "forgetting", "forgetting_std", "bwt", "bwt_std")},

@@ -16,11 +16,11 @@ import re
 import time
 from pathlib import Path
 
-from workload_run import run_workload
+from workload_run import CONFIG_HELP, run_workload
 
 
-def fedray(args: list[str], root: str, name: str) -> dict:
-    return run_workload("purify", args, root, name)
+def fedray(args: list[str], root: str, name: str, config: str | None) -> dict:
+    return run_workload("purify", args, root, name, config)
 
 
 def table(results: dict) -> str:
@@ -40,21 +40,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="runs/bench-purify", help="run root (kept: the trained weights are reused)")
     parser.add_argument("--samples", type=int, default=3, help="sampling seeds per diffusion method")
+    parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("--extra", nargs="*", default=[], help="further overrides for every run")
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,key=value (ablations)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     common = [f"samples={args.samples}", *args.extra]
-    results: dict = {"config": {"common": common}, "runs": {}, "seconds": {}}
+    results: dict = {"config": {"file": args.config, "common": common}, "runs": {}, "seconds": {}}
     start = time.perf_counter()
-    results["runs"]["main"] = fedray(common, args.root, "main")
+    results["runs"]["main"] = fedray(common, args.root, "main", args.config)
     results["seconds"]["main"] = time.perf_counter() - start
     weights = Path(args.root) / "purify" / "main" / "checkpoints"
     reuse = [f"train.ddpm_checkpoint={weights / 'ddpm.safetensors'}"]
     for variant in args.variant:
         name, _, overrides = variant.partition(":")
         start = time.perf_counter()
-        results["runs"][name] = fedray([*common, *reuse, *re.split(r",(?![^\[]*\])", overrides)], args.root, name)
+        variant_args = [*common, *reuse, *re.split(r",(?![^\[]*\])", overrides)]
+        results["runs"][name] = fedray(variant_args, args.root, name, args.config)
         results["seconds"][name] = time.perf_counter() - start
     text = json.dumps(results, indent=1)
     print(text)

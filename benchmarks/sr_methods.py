@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from seed_stats import paired_difference
-from workload_run import run_workload
+from workload_run import CONFIG_HELP, run_workload
 
 ABLATIONS = ("dit_sr_adaln", "resshift_unet")
 
@@ -84,6 +84,8 @@ def distill_table(summary: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="runs/bench-sr", help="run root (kept: the distillation reads the teacher)")
+    parser.add_argument("--config", help=CONFIG_HELP.replace("<workload>", "sr"))
+    parser.add_argument("--distill-config", help=CONFIG_HELP.replace("<workload>", "distill"))
     parser.add_argument("--extra", nargs="*", default=[], help="overrides for the sr run")
     parser.add_argument("--distill-extra", nargs="*", default=[], help="overrides for the distill run")
     parser.add_argument("--no-distill", action="store_true")
@@ -93,7 +95,8 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="resume the sr runs already saved under --root")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
-    results: dict = {"config": {"sr": args.extra, "distill": args.distill_extra, "seeds": args.seeds}, "seconds": {}}
+    config = {"sr_file": args.config, "sr": args.extra, "distill_file": args.distill_config}
+    results: dict = {"config": {**config, "distill": args.distill_extra, "seeds": args.seeds}, "seconds": {}}
     if args.sr_from:
         sr_dir = Path(args.sr_from)
         results["sr"] = json.loads((sr_dir / "metrics.json").read_text())
@@ -103,7 +106,7 @@ def main() -> None:
             saved = (Path(args.root) / "sr" / name / "config.yaml").is_file()
             seed_args += ["resume=true"] if args.resume and saved else []
             start = time.perf_counter()
-            runs[name] = run_workload("sr", [*args.extra, *seed_args], args.root, name)
+            runs[name] = run_workload("sr", [*args.extra, *seed_args], args.root, name, args.config)
             results["seconds"][f"sr {name}"] = time.perf_counter() - start
         sr_dir = Path(args.root) / "sr" / next(iter(runs))
         results["sr"] = next(iter(runs.values()))
@@ -115,7 +118,7 @@ def main() -> None:
     elif not args.no_distill:
         start = time.perf_counter()
         teacher = [f"teacher.run_dir={sr_dir}", *args.distill_extra]
-        results["distill"] = run_workload("distill", teacher, args.root, "main")
+        results["distill"] = run_workload("distill", teacher, args.root, "main", args.distill_config)
         results["seconds"]["distill"] = time.perf_counter() - start
     text = json.dumps(results, indent=1)
     print(text)

@@ -11,6 +11,7 @@ from fedray.platform.config import WorkloadConfig, load_config, resume_differenc
 from fedray.platform.errors import ConfigError
 from fedray.platform.registry import get_workload
 from fedray.platform.rundir import RunDir
+from fedray.platform.runtime import check_task_fits
 from fedray.platform.seeding import seed_everything
 
 
@@ -41,10 +42,13 @@ def run_workload(workload: str, cfg: WorkloadConfig) -> tuple[dict[str, Any], Ru
     """Run ``workload`` with a validated ``cfg``; write ``config.yaml`` first and ``metrics.json`` last."""
     entry = get_workload(workload).load_entry()
     check_resumable(workload, cfg)
-    run_dir = RunDir.create(cfg.run.root, workload, cfg.run.name)
-    run_dir.write_config(to_yaml(cfg))
-    seed_everything(cfg.seed)
     with open_runtime(cfg.cluster) as runtime:
+        resources = cfg.task_resources()
+        if resources is not None:  # before anything is written: a request no node can grant would wait forever
+            check_task_fits(runtime, *resources)
+        run_dir = RunDir.create(cfg.run.root, workload, cfg.run.name)
+        run_dir.write_config(to_yaml(cfg))
+        seed_everything(cfg.seed)
         summary = entry(cfg, runtime, run_dir)
     summary["run_dir"] = str(run_dir.path)
     run_dir.write_summary(summary)

@@ -71,6 +71,24 @@ class WorkloadConfig:
     def validate(self) -> None:
         """Cross-field checks that types alone cannot express; raise :class:`ConfigError`."""
 
+    def task_resources(self) -> tuple[float, float] | None:
+        """``(num_cpus, num_gpus)`` that each of the workload's tasks or actors asks the runtime for — the top-level
+        ``num_cpus``/``num_gpus`` keys of a workload that declares them — or None when it runs no such tasks. Checked
+        once for every workload (positive CPUs, non-negative GPUs; against the cluster before the run starts), so a
+        request no node can grant fails with one line instead of waiting forever."""
+        cpus, gpus = getattr(self, "num_cpus", None), getattr(self, "num_gpus", None)
+        if cpus is None or gpus is None:
+            return None
+        return float(cpus), float(gpus)
+
+
+def check_task_resources(cfg: WorkloadConfig) -> None:
+    """The declared per-task resources must be a request Ray can express."""
+    resources = cfg.task_resources()
+    if resources is not None and (resources[0] <= 0 or resources[1] < 0):
+        cpus, gpus = resources
+        raise ConfigError(f"num_cpus must be positive and num_gpus non-negative, got {cpus:g}, {gpus:g}")
+
 
 def check_known(key: str, chosen: Iterable[str], known: Iterable[str]) -> None:
     """A ConfigError naming the entries of list ``key`` that are not in ``known`` (and the valid ones)."""
@@ -153,6 +171,7 @@ def load_config(
     except OmegaConfBaseException as exc:
         raise ConfigError(_one_line(exc, base)) from None
     assert isinstance(cfg, schema)
+    check_task_resources(cfg)
     cfg.validate()
     return cfg
 

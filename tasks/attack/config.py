@@ -219,10 +219,6 @@ class AttackConfig(WorkloadConfig):
         bad = [f"{k}={v}" for k, v in positive.items() if v < 1]
         if bad:
             raise ConfigError(f"these must be positive: {', '.join(bad)}")
-        if self.num_cpus <= 0 or self.num_gpus < 0:
-            raise ConfigError(
-                f"num_cpus must be positive and num_gpus non-negative, got {self.num_cpus}, {self.num_gpus}"
-            )
 
     def _validate_victims(self) -> None:
         for name in ("cnn", "resnet"):

@@ -21,7 +21,7 @@ from fedray.platform.errors import ConfigError
 from fedray.platform.modules.state import as_tensor
 from fedray.platform.progress import StepProgress
 from fedray.platform.rundir import RunDir
-from fedray.platform.runtime import Runtime, check_task_fits
+from fedray.platform.runtime import Runtime
 from fedray.platform.seeding import numpy_rng
 from fedray.tasks.attack.attacks import AttackSpec, attack_specs, craft_shard
 from fedray.tasks.attack.config import AttackConfig
@@ -44,7 +44,6 @@ NOTES = [
 
 def run(cfg: AttackConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
-    check_task_fits(runtime, cfg.num_cpus, cfg.num_gpus)
     if not cfg.resume:
         run_dir.start_log()
     specs = attack_specs(cfg)

@@ -126,6 +126,10 @@ class FairnessConfig(WorkloadConfig):
     num_gpus: float = 0.0
     threads: int = 1
 
+    def task_resources(self) -> tuple[float, float] | None:
+        """Metrics of a predictions CSV are computed in the driver and need no task."""
+        return None if self.predictions_csv is not None else super().task_resources()
+
     def validate(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must list at least one seed, each once; got {self.seeds}")
@@ -169,7 +173,3 @@ class FairnessConfig(WorkloadConfig):
             unknown = [c for c in chosen if c not in known]
             if unknown or len(set(chosen)) != len(chosen):
                 raise ConfigError(f"{key} must list distinct entries of {', '.join(known)}; got {chosen}")
-        if self.num_cpus <= 0 or self.num_gpus < 0:
-            raise ConfigError(
-                f"num_cpus must be positive and num_gpus non-negative, got {self.num_cpus}, {self.num_gpus}"
-            )

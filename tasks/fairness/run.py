@@ -20,7 +20,7 @@ from fedray.platform.errors import ConfigError
 from fedray.platform.metrics.fairness import METRIC_NAMES, block_name
 from fedray.platform.progress import StepProgress
 from fedray.platform.rundir import RunDir
-from fedray.platform.runtime import Runtime, check_task_fits
+from fedray.platform.runtime import Runtime
 from fedray.tasks.fairness.config import FairnessConfig
 from fedray.tasks.fairness.data import DetectorSource, faces_config, resolve_source, seed_faces
 from fedray.tasks.fairness.evaluate import evaluate_seed, score_metrics
@@ -33,8 +33,6 @@ TABLE3 = ("DPD", "DEOdds", "AADPD", "AASTD", "URDPD")  # the columns of the pape
 
 def run(cfg: FairnessConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
-    if cfg.predictions_csv is None:  # metrics of a CSV need no task
-        check_task_fits(runtime, cfg.num_cpus, cfg.num_gpus)
     run_dir.start_log()
     summary = _from_csv(cfg) if cfg.predictions_csv is not None else _from_detector(cfg, runtime, run_dir)
     summary.update(runtime=runtime.mode, total_seconds=time.perf_counter() - started)

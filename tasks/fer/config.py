@@ -195,7 +195,3 @@ class FERConfig(WorkloadConfig):
             raise ConfigError("augment.crop_padding must be ≥ 0 and augment.crop_prob, augment.erase_prob in [0, 1]")
         if len(a.erase_scale) != 2 or not 0 < a.erase_scale[0] <= a.erase_scale[1] < 1:
             raise ConfigError(f"augment.erase_scale must be [low, high] with 0 < low ≤ high < 1, got {a.erase_scale}")
-        if self.num_cpus <= 0 or self.num_gpus < 0:
-            raise ConfigError(
-                f"num_cpus must be positive and num_gpus non-negative, got {self.num_cpus}, {self.num_gpus}"
-            )

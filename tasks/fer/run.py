@@ -19,7 +19,7 @@ import numpy as np
 from fedray.platform.io import save_json
 from fedray.platform.plots import image_grid, line_plot
 from fedray.platform.rundir import RunDir
-from fedray.platform.runtime import Runtime, check_task_fits
+from fedray.platform.runtime import Runtime
 from fedray.platform.trained import collect_trained
 from fedray.tasks.fer.classes import NEUTRAL, RAF_CLASSES
 from fedray.tasks.fer.config import METHOD_TERMS, FERConfig
@@ -119,7 +119,6 @@ def _headline(results: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 def run(cfg: FERConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
-    check_task_fits(runtime, cfg.num_cpus, cfg.num_gpus)
     if not cfg.resume:
         run_dir.start_log()
     data = load_expressions(cfg)

@@ -21,7 +21,7 @@ from fedray.platform.io import load_arrays, read_metadata, save_arrays
 from fedray.platform.plots import line_plot
 from fedray.platform.progress import StepProgress
 from fedray.platform.rundir import RunDir
-from fedray.platform.runtime import Runtime, check_task_fits
+from fedray.platform.runtime import Runtime
 from fedray.tasks.ood.baselines import baseline_scores
 from fedray.tasks.ood.config import OODConfig
 from fedray.tasks.ood.data import OODData, load_id, load_ood
@@ -39,7 +39,6 @@ PAPER_LFDN_EPOCHS = 150
 
 def run(cfg: OODConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
-    check_task_fits(runtime, cfg.num_cpus, cfg.num_gpus)
     run_dir.start_log()
     res = {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus}
     widths, layers = list(cfg.encoder.widths), cfg.features.layers

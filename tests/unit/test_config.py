@@ -98,3 +98,20 @@ def test_default_config_files_match_the_schemas():
     for name, workload in WORKLOADS.items():
         on_disk = OmegaConf.to_container(OmegaConf.load(REPO / "configs" / f"{name}.yaml"))
         assert on_disk == OmegaConf.to_container(OmegaConf.create(to_yaml(workload.load_schema())))
+
+
+TASK_WORKLOADS = sorted(n for n, w in WORKLOADS.items() if load_config(w.load_schema()).task_resources() is not None)
+
+
+def test_every_workload_that_runs_tasks_declares_their_resources():
+    expected = {"attack", "compose", "continual", "distill", "fairness", "fer", "ood", "purify", "sr"}
+    assert set(TASK_WORKLOADS) == expected
+    fairness = WORKLOADS["fairness"].load_schema()
+    assert load_config(fairness, None, ["predictions_csv=p.csv"]).task_resources() is None  # computed in the driver
+
+
+@pytest.mark.parametrize("workload", TASK_WORKLOADS)
+@pytest.mark.parametrize("override", ["num_cpus=0", "num_gpus=-0.5"])
+def test_a_task_request_ray_cannot_express_is_a_config_error(workload, override):
+    with pytest.raises(ConfigError, match=r"^num_cpus must be positive and num_gpus non-negative, got"):
+        load_config(WORKLOADS[workload].load_schema(), None, [override])
