@@ -24,15 +24,20 @@ def fedray(args: list[str], root: str, name: str, config: str | None) -> dict:
 
 
 def table(results: dict) -> str:
-    lines = [f"{'run':<12} {'setting':<8} {'method':<13} {'PSNR':>14} {'gain':>6} {'SSIM':>6} {'PSNR mask':>9}"]
+    head = f"{'run':<12} {'setting':<8} {'method':<13} {'PSNR':>14} {'gain':>6} {'SSIM':>6} {'PSNR mask':>9}"
+    lines = [head + f" {'mean of K':>9} {'MSE':>8} {'= mean':>8} {'+ spread':>8}"]
     for run, summary in results.items():
         for setting, rows in summary["results"].items():
             for method, q in rows.items():
                 psnr = f"{q['psnr']:.2f}±{q['psnr_std']:.2f}"
                 gain = f"{q.get('psnr_gain', 0.0):+.2f}"
-                lines.append(
-                    f"{run:<12} {setting:<8} {method:<13} {psnr:>14} {gain:>6} {q['ssim']:>6.3f} {q['psnr_mask']:>9.2f}"
-                )
+                line = f"{run:<12} {setting:<8} {method:<13} {psnr:>14} {gain:>6}"
+                line += f" {q['ssim']:>6.3f} {q['psnr_mask']:>9.2f}"
+                if "mse_split" in q:  # K > 1 sampling seeds
+                    split = q["mse_split"]
+                    line += f" {q['mean_of_samples']['psnr']:>9.2f} {split['per_sample']:>8.5f}"
+                    line += f" {split['of_mean']:>8.5f} {split['spread']:>8.5f}"
+                lines.append(line)
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from fedray.platform.metrics.image import mean_and_std, psnr
+from fedray.platform.metrics.image import error_split, mean_and_std, psnr
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -28,3 +28,14 @@ def slice_quality(clean: np.ndarray, restored: np.ndarray, mask: np.ndarray) -> 
 def quality(clean: np.ndarray, restored: np.ndarray, masks: np.ndarray) -> dict[str, float]:
     """Mean and standard deviation over slices of every :func:`slice_quality` metric."""
     return mean_and_std([slice_quality(c, r, m) for c, r, m in zip(clean, restored, masks, strict=True)])
+
+
+def sampling_quality(clean: np.ndarray, samples: list[np.ndarray], masks: np.ndarray) -> dict[str, object]:
+    """K purifications of the same slices (sampling seeds): :func:`quality` of their pixel-wise mean (an estimate of
+    the posterior mean the sampler draws around) and the split of a sample's MSE, in [0, 1] units, into the mean's
+    error and the samples' spread (:func:`fedray.platform.metrics.image.error_split`)."""
+    unit = np.stack([_unit(s) for s in samples])
+    return {
+        "mean_of_samples": quality(clean, 2 * unit.mean(axis=0) - 1, masks),
+        "mse_split": error_split(_unit(clean), unit),
+    }

@@ -24,7 +24,7 @@ from fedray.platform.seeding import derive_seed, numpy_rng
 from fedray.platform.trained import collect_trained
 from fedray.tasks.purify.config import PurifyConfig
 from fedray.tasks.purify.data import load_slices
-from fedray.tasks.purify.metrics import quality
+from fedray.tasks.purify.metrics import quality, sampling_quality
 from fedray.tasks.purify.motion import corrupt_all
 from fedray.tasks.purify.sampling import DIFFUSION_METHODS, purify_shard
 from fedray.tasks.purify.training import train_ddpm, train_supervised
@@ -115,6 +115,8 @@ def _score(cfg: PurifyConfig, test, corrupted: dict[str, np.ndarray], outputs: d
             row = {key: float(np.mean([q[key] for q in per_sample])) for key in per_sample[0]}
             row["psnr_sample_std"] = float(np.std([q["psnr"] for q in per_sample]))
             row["psnr_gain"] = row["psnr"] - rows["input"]["psnr"]
+            if len(samples) > 1:
+                row.update(sampling_quality(test.images, samples, test.masks))
             rows[method] = row
         results[setting] = rows
     return results

@@ -12,6 +12,7 @@ import torch
 
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.errors import ConfigError, DataError
+from fedray.platform.metrics.image import error_split
 from fedray.platform.modules.diffusion.gaussian import GaussianDiffusion
 from fedray.platform.modules.diffusion.schedules import beta_schedule, space_timesteps
 from fedray.tasks.purify import pfad
@@ -156,6 +157,21 @@ def test_quality_metrics_use_the_unit_range():
     assert q["psnr_mask"] == pytest.approx(20.0, abs=1e-3)  # bright pixels clip at 1: check inside the mask only
 
 
+def test_a_samples_error_splits_into_its_means_error_and_the_spread():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(3, 8, 8))
+    samples = x + rng.normal(0.1, 0.2, size=(5, 3, 8, 8))
+    split = error_split(x, samples)
+    assert split["per_sample"] == pytest.approx(split["of_mean"] + split["spread"], rel=1e-12)
+    assert split["of_mean"] == pytest.approx(((samples.mean(0) - x) ** 2).mean())
+    # two samples mirrored around the truth: their mean is exact, all the error is spread (0.3² per pixel)
+    mirrored = error_split(x, np.stack([x + 0.3, x - 0.3]))
+    assert mirrored["of_mean"] == pytest.approx(0.0, abs=1e-15) and mirrored["spread"] == pytest.approx(0.09)
+    # identical samples: no spread, the error is the mean's
+    same = error_split(x, np.stack([x + 0.3, x + 0.3]))
+    assert same["spread"] == 0.0 and same["per_sample"] == pytest.approx(0.09)
+
+
 def test_prepare_slice_pads_to_a_square_and_normalises():
     image = np.zeros((20, 40))
     image[5:15, 10:30] = 3.0
@@ -207,12 +223,17 @@ def test_bad_config_values_are_one_line_errors(override, message):
 
 
 def test_purify_workload_end_to_end_and_resume_reuses_outputs(tmp_path: Path):
-    overrides = [*TINY, f"run.root={tmp_path}", "methods=[pfad,lowband_ddpm,lowpass,supervised]"]
+    overrides = [*TINY, f"run.root={tmp_path}", "methods=[pfad,lowband_ddpm,lowpass,supervised]", "samples=2"]
     summary, run_dir = run_workload("purify", resolve_config("purify", overrides=overrides))
     assert summary["data"]["test_slices"] == 4 and set(summary["results"]) == {"mild", "severe"}
     for rows in summary["results"].values():
         assert set(rows) == {"input", "pfad", "lowband_ddpm", "lowpass", "supervised"}
         assert all(np.isfinite(rows[m]["psnr"]) and 0 < rows[m]["ssim"] <= 1 for m in rows)
+        for method in ("pfad", "lowband_ddpm"):  # two sampling seeds: their mean and the error split
+            split = rows[method]["mse_split"]
+            assert split["per_sample"] == pytest.approx(split["of_mean"] + split["spread"]) and split["spread"] > 0
+            assert rows[method]["mean_of_samples"]["psnr"] == pytest.approx(-10 * math.log10(split["of_mean"]), abs=3)
+        assert "mse_split" not in rows["lowpass"] and "mean_of_samples" not in rows["supervised"]  # one output each
     assert set(summary["pfad_psnr_gain"]) == {"mild", "severe"}
     assert (run_dir.path / "checkpoints" / "ddpm.safetensors").is_file()
     assert (run_dir.path / "plots" / "purified_severe.png").is_file()
