@@ -186,11 +186,12 @@ def to_dict(cfg: WorkloadConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as ``{"a.b.c": leaf}``: dotted keys, as overrides name them."""
     out: dict[str, Any] = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -198,7 +199,7 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def resume_differences(saved: WorkloadConfig, current: WorkloadConfig) -> list[str]:
     """``key: saved -> current`` for every key that differs and that a resumed run must keep."""
-    before, after = _flatten(to_dict(saved)), _flatten(to_dict(current))
+    before, after = flatten(to_dict(saved)), flatten(to_dict(current))
     return [
         f"{key}: {before.get(key)!r} -> {after.get(key)!r}"
         for key in sorted(set(before) | set(after))

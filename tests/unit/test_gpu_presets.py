@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.cluster.pipeline import plan
 from fedray.cluster.pipeline_config import PipelineConfig
-from fedray.platform.config import load_config, to_dict
+from fedray.platform.config import flatten, load_config, to_dict
 
 REPO = Path(__file__).resolve().parents[2]
 GPU = REPO / "configs" / "gpu"
@@ -47,18 +47,8 @@ SHRINK = {
 }
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _preset_keys(preset: Path) -> dict[str, Any]:
-    return _flat(OmegaConf.to_container(OmegaConf.load(preset)))
+    return flatten(OmegaConf.to_container(OmegaConf.load(preset)))
 
 
 def test_the_presets_are_the_generative_and_continual_workloads():
@@ -67,7 +57,7 @@ def test_the_presets_are_the_generative_and_continual_workloads():
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
 def test_a_preset_loads_asks_for_a_gpu_and_changes_only_what_it_says(preset):
-    cfg, defaults = _flat(to_dict(resolve_config(preset.stem, preset))), _flat(to_dict(resolve_config(preset.stem)))
+    cfg, defaults = flatten(to_dict(resolve_config(preset.stem, preset))), flatten(to_dict(resolve_config(preset.stem)))
     keys = _preset_keys(preset)
     assert keys["num_gpus"] > 0 and keys["run.name"] == "gpu"
     for key, value in keys.items():
@@ -90,7 +80,7 @@ def test_the_gpu_tier_pipeline_plans_every_preset(tmp_path, monkeypatch):
     distill = load_config(type(resolve_config("distill")), text=steps["distill"].config_yaml)
     assert Path(distill.teacher.run_dir) == steps["sr"].run_dir and steps["distill"].needs == ["sr"]
     for step in steps.values():
-        resolved = _flat(OmegaConf.to_container(OmegaConf.create(step.config_yaml)))
+        resolved = flatten(OmegaConf.to_container(OmegaConf.create(step.config_yaml)))
         for key, value in _preset_keys(GPU / f"{step.workload}.yaml").items():
             if not key.startswith(("run.", "teacher.")):
                 assert resolved[key] == value, (step.name, key)
