@@ -17,6 +17,7 @@ from typing import Any
 
 from fedray.platform.config import ClusterSection
 from fedray.platform.errors import FedrayError
+from fedray.platform.inline_gpus import inline_request
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 GPU_VISIBILITY_ENV = "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO"
@@ -43,7 +44,8 @@ class _InlineMethod:
         if self._actor.dead:
             return InlineRef(error=FedrayError(f"actor {self._actor.label} was killed"))
         try:
-            return InlineRef(getattr(self._actor.instance, self._name)(*_resolve(args), **kwargs))
+            with inline_request(self._actor.num_gpus):
+                return InlineRef(getattr(self._actor.instance, self._name)(*_resolve(args), **kwargs))
         except Exception as exc:  # noqa: BLE001 - delivered to the caller through get(), as Ray does
             return InlineRef(error=exc)
 
@@ -51,8 +53,9 @@ class _InlineMethod:
 class InlineActor:
     """A plain object behind Ray's handle syntax: ``actor.method.remote(...)``."""
 
-    def __init__(self, instance: Any, label: str) -> None:
+    def __init__(self, instance: Any, label: str, num_gpus: float = 0.0) -> None:
         self.instance, self.label, self.dead = instance, label, False
+        self.num_gpus = num_gpus  # what it asked for: its methods pick their device by it, as under Ray
 
     def __getattr__(self, name: str) -> _InlineMethod:
         if name.startswith("__"):
@@ -76,8 +79,10 @@ class InlineRuntime:
         bundle: tuple[Any, int] | None = None,
         **kwargs: Any,
     ) -> InlineActor:
-        """Construct the object now; resources are Ray's business and ignored here."""
-        return InlineActor(cls(*_resolve(args), **kwargs), name or cls.__name__)
+        """Construct the object now. Resources only decide the device it computes on (:func:`inline_request`)."""
+        with inline_request(num_gpus):
+            instance = cls(*_resolve(args), **kwargs)
+        return InlineActor(instance, name or cls.__name__, num_gpus)
 
     def reserve(self, bundles: list[dict[str, float]]) -> None:
         return None
@@ -89,9 +94,11 @@ class InlineRuntime:
         return None
 
     def submit(self, fn: Any, *args: Any, num_cpus: float = 1.0, num_gpus: float = 0.0, **kwargs: Any) -> InlineRef:
-        """Run the task now, in this process; its exception is delivered through ``get`` as Ray does."""
+        """Run the task now, in this process, on the device its request gives it (:func:`inline_request`); its
+        exception is delivered through ``get`` as Ray does."""
         try:
-            return InlineRef(fn(*_resolve(args), **kwargs))
+            with inline_request(num_gpus):
+                return InlineRef(fn(*_resolve(args), **kwargs))
         except Exception as exc:  # noqa: BLE001 - re-raised by get()
             return InlineRef(error=exc)
 
@@ -175,9 +182,15 @@ class RayRuntime:
         remove_placement_group(reservation)
 
     def submit(self, fn: Any, *args: Any, num_cpus: float = 1.0, num_gpus: float = 0.0, **kwargs: Any) -> Any:
+        """A task with the declared resources. One that holds a GPU runs in a worker process that exits after it
+        (``max_calls=1``, Ray's own default for GPU tasks — which Ray derives only from resources given to
+        ``ray.remote`` itself, not from ``.options``): a reused worker would keep the task's CUDA context, cached
+        memory and memory cap, and on a multi-GPU node the device it first initialised, whatever the next task is
+        granted."""
         import ray
 
-        return ray.remote(fn).options(num_cpus=num_cpus, num_gpus=num_gpus).remote(*args, **kwargs)
+        remote = ray.remote(max_calls=1)(fn) if num_gpus > 0 else ray.remote(fn)
+        return remote.options(num_cpus=num_cpus, num_gpus=num_gpus).remote(*args, **kwargs)
 
     def put(self, value: Any) -> Any:
         import ray

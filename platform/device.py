@@ -10,8 +10,10 @@ from contextlib import contextmanager
 
 import torch
 
+from fedray.platform.inline_gpus import requested_gpus
+
 log = logging.getLogger(__name__)
-_capped_fraction: float | None = None  # the memory cap this process set, once
+_capped_fraction: float | None = None  # the memory cap this process set
 
 
 def granted_gpu_fraction() -> float | None:
@@ -36,12 +38,13 @@ def cap_gpu_memory(fraction: float | None) -> float | None:
 
     Ray's fractional GPUs only decide placement: four actors granted 0.25 each may still allocate the whole card and
     crash one another. Capping each process's caching allocator to its share turns that into an out-of-memory error
-    inside the process that overdraws. Returns the cap set (None when none applies); set once per process.
+    inside the process that overdraws. Returns the cap in force (None when none applies); set again only when the
+    share changes.
     """
     global _capped_fraction
     if fraction is None or not 0 < fraction < 1 or not torch.cuda.is_available():
         return None
-    if _capped_fraction is None:
+    if _capped_fraction != fraction:
         torch.cuda.set_per_process_memory_fraction(fraction)
         _capped_fraction = fraction
         log.warning(
@@ -63,18 +66,24 @@ def flush_subnormals() -> bool:
 
 
 def select_device(prefer_gpu: bool = True) -> torch.device:
-    """CUDA when it is visible to this process (Ray sets ``CUDA_VISIBLE_DEVICES`` to the granted GPUs), else CPU.
+    """CUDA when it is visible to this process (Ray sets ``CUDA_VISIBLE_DEVICES`` to the granted GPUs) and the work
+    asked for a GPU, else CPU.
 
     A Ray task or actor granted no GPU stays on the CPU even when CUDA is visible: Ray hides the devices from such
     workers only while ``RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO`` is unset or 1 (its announced future default is not to),
-    and a worker on a GPU it never reserved would share it behind the scheduler's back. Picking CUDA inside a task
-    or actor granted a fraction of a GPU also caps this process's CUDA memory to that fraction
-    (:func:`cap_gpu_memory`). CPU arithmetic flushes subnormals to zero from here on (:func:`flush_subnormals`).
+    and a worker on a GPU it never reserved would share it behind the scheduler's back. The inline runtime's tasks
+    and actors follow their own requests the same way (``fedray.platform.inline_gpus``); code in the driver outside
+    any task may use a visible GPU. Picking CUDA inside a Ray task or actor granted a fraction of a GPU also caps
+    this process's CUDA memory to that fraction (:func:`cap_gpu_memory`). CPU arithmetic flushes subnormals to zero
+    from here on (:func:`flush_subnormals`).
     """
     flush_subnormals()
     if not prefer_gpu or not torch.cuda.is_available():
         return torch.device("cpu")
     granted = granted_gpu_fraction()
+    if granted is None:  # not a Ray worker: an inline task or actor, or the driver itself
+        requested = requested_gpus()
+        return torch.device("cpu") if requested is not None and requested <= 0 else torch.device("cuda")
     if granted == 0.0:
         return torch.device("cpu")
     cap_gpu_memory(granted)

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedray.platform.device import torch_threads
+from fedray.platform.device import select_device, torch_threads
 from fedray.platform.modules.cam import release_cam, saliency
 from fedray.platform.modules.state import as_tensor
 from fedray.platform.seeding import derive_seed
@@ -97,7 +97,9 @@ def perturb(
     project = mask if spec.mask_mode == "project" else None
     delta = torch.zeros_like(x)
     if spec.random_start:
-        delta = (torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1) * spec.eps
+        # drawn with the CPU generator, then moved: the same random start on any device
+        start = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        delta = (start * 2 - 1) * spec.eps
     if project is not None:
         delta = delta * project
     delta = (x + delta).clamp(0, 1) - x
@@ -150,22 +152,23 @@ def craft_shard(
     a multiple of ``batch_size``; each batch's random start is seeded by its own position, so the result does not
     depend on how the test set was sharded."""
     with torch_threads(threads):
-        model.eval()
+        device = select_device()
+        model.to(device).eval()
         for p in model.parameters():
             p.requires_grad_(False)
         out, used = [], []
         for start in range(0, len(images), batch_size):
             generator = torch.Generator().manual_seed(derive_seed(seed, "attack", spec.name, first_index + start))
-            x = as_tensor(images[start : start + batch_size])
-            y = as_tensor(labels[start : start + batch_size], np.int64)
+            x = as_tensor(images[start : start + batch_size]).to(device)
+            y = as_tensor(labels[start : start + batch_size], np.int64).to(device)
             mask = None
             if spec.mask_source == "fixed":
-                mask = as_tensor(masks[start : start + batch_size])[:, None]
+                mask = as_tensor(masks[start : start + batch_size])[:, None].to(device)
             elif spec.mask_source == "adaptive":
                 chosen_mask, chosen = adaptive_masks(model, x, groups, adaptive["rule"], adaptive["k"])
-                mask = as_tensor(chosen_mask)[:, None]
+                mask = as_tensor(chosen_mask)[:, None].to(device)
                 used.append(chosen)
-            out.append(perturb(model, spec, x, y, mask, generator).numpy())
+            out.append(perturb(model, spec, x, y, mask, generator).cpu().numpy())
     result = {"images": np.concatenate(out).astype(np.float32)}
     if used:
         result["chosen"] = np.concatenate(used)

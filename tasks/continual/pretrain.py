@@ -30,7 +30,7 @@ def pretrain_backbone(cfg: ContinualConfig, in_channels: int) -> tuple[dict[str,
     """The backbone's state after digit pre-training, and ``{dataset, samples, epochs, train_acc, seconds}``."""
     started = time.perf_counter()
     torch.manual_seed(derive_seed(cfg.seed, "pretrain"))
-    device = select_device()
+    device = select_device(prefer_gpu=cfg.num_gpus > 0)  # runs in the driver: on a GPU only when the run asks for one
     digits = pretraining_digits(cfg.data.image_size, cfg.pretrain.digit_sheet, with_sklearn=cfg.data.name != "digits")
     keep = per_class_subset(
         digits.labels,

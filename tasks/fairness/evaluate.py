@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from fedray.platform.data.config import ForgeryConfig
-from fedray.platform.device import torch_threads
+from fedray.platform.device import select_device, torch_threads
 from fedray.platform.metrics.fairness import (
     accuracy_matrix,
     all_fairness_metrics,
@@ -82,6 +82,7 @@ def evaluate_seed(
 
     with torch_threads(threads):
         model, _ = load_detector(source["path"], source["client"])
+        model = model.to(select_device())  # scoring, activation statistics and pruning follow the model's device
         test = grouped_samples(*faces["test"], families, evaluation.per_cell, forgery, seed, "fairness", "test")
         cal = grouped_samples(
             *faces["calibration"], families, evaluation.calibration_per_cell, forgery, seed, "fairness", "calibration"

@@ -33,12 +33,14 @@ def _fake_ray(monkeypatch, mode: int, resources: dict[str, float]) -> None:
     monkeypatch.setitem(sys.modules, "ray", ray)
 
 
-def test_a_fractional_grant_caps_memory_once_and_says_so(fake_cuda, caplog):
+def test_a_fractional_grant_caps_memory_once_per_share_and_says_so(fake_cuda, caplog):
     with caplog.at_level(logging.WARNING, logger=device.__name__):
         assert device.cap_gpu_memory(0.25) == 0.25
         assert device.cap_gpu_memory(0.25) == 0.25  # once per process
     assert fake_cuda == [0.25]
     assert "granted 0.25 GPU: CUDA memory of this process capped to 25% of the device" in caplog.text
+    assert device.cap_gpu_memory(0.5) == 0.5  # an actor or reused process granted another share: the cap follows
+    assert fake_cuda == [0.25, 0.5]
 
 
 @pytest.mark.parametrize("fraction", [None, 0.0, 1.0, 2.0])
@@ -78,6 +80,30 @@ def test_a_worker_granted_no_gpu_stays_on_the_cpu_although_cuda_is_visible(monke
     _fake_ray(monkeypatch, mode=0, resources={})  # the driver (local simulation on one GPU) may use CUDA
     assert device.select_device() == torch.device("cuda")
     assert fake_cuda == []  # whole GPUs and the driver set no cap
+
+
+class _DeviceProbe:
+    """An actor that reports the device chosen when it was built and when a method runs."""
+
+    def __init__(self) -> None:
+        self.built_on = device.select_device()
+
+    def devices(self) -> tuple[torch.device, torch.device]:
+        return self.built_on, device.select_device()
+
+
+def test_inline_tasks_and_actors_pick_the_device_their_request_gets_under_ray(monkeypatch, fake_cuda):
+    from fedray.cluster.runtime import InlineRuntime
+
+    monkeypatch.delitem(sys.modules, "ray", raising=False)  # no Ray worker around: only the inline request counts
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    runtime = InlineRuntime()
+    assert runtime.get(runtime.submit(device.select_device)) == cpu  # asked for no GPU, as Ray's default task
+    assert runtime.get(runtime.submit(device.select_device, num_gpus=0.5)) == cuda
+    assert runtime.get(runtime.spawn(_DeviceProbe, num_gpus=0.25).devices.remote()) == (cuda, cuda)
+    assert runtime.get(runtime.spawn(_DeviceProbe).devices.remote()) == (cpu, cpu)
+    assert device.select_device() == cuda  # the driver's own code, outside any task
+    assert fake_cuda == []  # one process runs every inline task: no share of it is capped
 
 
 def test_selecting_a_device_flushes_float32_subnormals_to_zero():

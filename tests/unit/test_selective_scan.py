@@ -7,6 +7,8 @@ float32 tolerances are theirs: (rtol, atol) = (6e-4, 2e-3) for outputs and input
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 
@@ -160,6 +162,21 @@ def test_auto_picks_fast_without_cuda_and_names_bad_choices():
         resolve_impl("jax", u)
     with pytest.raises(ValueError, match="only computes mamba-ssm's discretisation"):
         resolve_impl("cuda", u, "zoh")
+
+
+def test_auto_takes_the_kernel_only_for_cuda_inputs_of_a_dtype_it_computes(monkeypatch):
+    from fedray.platform.modules.ssm import cuda
+
+    monkeypatch.setattr(cuda.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(cuda, "load_kernel", lambda: object())  # mamba-ssm "installed"
+
+    def on_gpu(dtype: torch.dtype):  # stands in for a CUDA tensor: the rule reads only these two attributes
+        return types.SimpleNamespace(is_cuda=True, dtype=dtype)
+
+    assert all(resolve_impl("auto", on_gpu(d)) == "cuda" for d in (torch.float32, torch.float16, torch.bfloat16))
+    assert resolve_impl("auto", on_gpu(torch.float64)) == "fast"  # float64 parity runs: the kernel asserts on it
+    assert resolve_impl("auto", torch.zeros(1, 2, 3)) == "fast"  # a CPU tensor
+    assert resolve_impl("auto", on_gpu(torch.float32), "zoh") == "fast"
 
 
 def test_cuda_choice_without_cuda_is_a_clear_error():

@@ -23,9 +23,14 @@ def load_kernel() -> Callable[..., Any] | None:
     return selective_scan_fn
 
 
+# The input dtypes mamba-ssm's kernel computes (it asserts on anything else): float64 parity runs stay on ``fast``.
+KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
 def cuda_scan_available(u: torch.Tensor | None = None) -> bool:
-    """True when the kernel is importable, CUDA is up, and ``u`` (if given) lives on a CUDA device."""
-    if not torch.cuda.is_available() or (u is not None and not u.is_cuda):
+    """True when the kernel is importable, CUDA is up, and ``u`` (if given) is a CUDA tensor of a dtype the kernel
+    computes (:data:`KERNEL_DTYPES`)."""
+    if not torch.cuda.is_available() or (u is not None and (not u.is_cuda or u.dtype not in KERNEL_DTYPES)):
         return False
     return load_kernel() is not None
 
@@ -46,6 +51,8 @@ def selective_scan_cuda(
     kernel = load_kernel()
     if kernel is None or not u.is_cuda:
         raise RuntimeError("the cuda selective scan needs mamba-ssm (pip install 'fedray[cuda]') and CUDA tensors")
+    if u.dtype not in KERNEL_DTYPES:
+        raise RuntimeError(f"the cuda selective scan computes float32, float16 or bfloat16, not {u.dtype}; use 'fast'")
     contiguous = [t.contiguous() if t is not None else None for t in (u, delta, A, B, C, D, z, delta_bias)]
     return kernel(
         *contiguous[:6],
