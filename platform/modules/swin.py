@@ -62,6 +62,7 @@ class WindowAttention(nn.Module):
         n_windows, n, c = x.shape
         q, k, v = self.qkv(x).reshape(n_windows, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         bias = self.bias_table[self.bias_index.reshape(-1)].reshape(n, n, self.heads).permute(2, 0, 1)[None]
+        bias = bias.contiguous()  # CUDA's fused attention kernels need a unit last stride (else: the unfused math path)
         if mask is not None:
             # windows are batch-major (window_partition): the per-window masks repeat for every image
             bias = (bias + mask[:, None]).repeat(n_windows // mask.shape[0], 1, 1, 1)

@@ -54,6 +54,24 @@ def test_a_method_trains_from_given_base_and_encoder_checkpoints(tmp_path: Path)
     assert summary["training"]["concat"]["steps"] == 3
 
 
+def test_stochastic_ddim_steps_are_seeded_draws(tmp_path: Path):
+    """η > 0 adds fresh noise at every DDIM step, drawn from a generator on the sampling device and seeded: the
+    composites change with η and repeat for the same seed."""
+    first = [*TINY, f"run.root={tmp_path}", "run.name=trained", "methods=[concat]"]
+    _, trained = run_workload("compose", resolve_config("compose", overrides=first))
+    reuse = [
+        *first[:-1], f"train.base_checkpoint={trained.checkpoint('base')}",
+        f"tokens.encoder_checkpoint={trained.checkpoint('encoder')}",
+        f"train.checkpoints.concat={trained.checkpoint('concat')}",
+    ]  # fmt: skip
+    psnr = {}
+    for name, eta in (("deterministic", 0.0), ("stochastic", 0.5), ("again", 0.5)):
+        summary, _ = run_workload("compose", resolve_config("compose", overrides=[*reuse, f"run.name={name}",
+                                                                                  f"diffusion.eta={eta}"]))  # fmt: skip
+        psnr[name] = summary["results"]["concat"]["psnr"]
+    assert psnr["stochastic"] == psnr["again"] != psnr["deterministic"]
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

@@ -83,6 +83,7 @@ class AttentionBlock(nn.Module):
         b, c, h, w = x.shape
         qkv = self.qkv(self.norm(x).reshape(b, c, h * w))
         q, k, v = qkv.reshape(b, 3, self.heads, c // self.heads, h * w).transpose(-1, -2).unbind(dim=1)
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()  # unit last stride: CUDA's fused kernels need it
         out = F.scaled_dot_product_attention(q, k, v)  # [b, heads, hw, c/heads]
         return x + self.proj(out.transpose(-1, -2).reshape(b, c, h * w)).reshape(b, c, h, w)
 
