@@ -43,7 +43,7 @@ def teacher_score(
 ) -> torch.Tensor:
     """The noise the teacher reads in x_t: (x_t − (x̂₀ + η_t (y − x̂₀))) / (κ √η_t)."""
     x0 = teacher_x0(diffusion, teacher, x, t, cond, double)
-    eta = diffusion._at(diffusion.etas, t, x)
+    eta = diffusion.coef("etas", t, x)
     return (x - (x0 + eta * (y - x0))) / (diffusion.kappa * torch.sqrt(eta))
 
 

@@ -154,6 +154,24 @@ def test_ddpm_sampling_is_reproducible_by_generator_and_reaches_the_data():
     assert torch.allclose(run[0], target, atol=1e-6)  # no noise at the last step; exact model
 
 
+@pytest.mark.parametrize("variance", ["fixed_large", "fixed_small"])
+def test_coefficients_are_their_closed_forms_and_each_table_reaches_a_device_once(variance):
+    d = GaussianDiffusion(beta_schedule("linear", 1000), variance=variance).respaced(space_timesteps(1000, 50))
+    t, like = torch.tensor([0, 17, 49]), torch.zeros(3, 2, dtype=torch.float64)
+    abar = d.alphas_cumprod[t.numpy()]
+    recipm1 = d.coef("sqrt_recipm1_alphas_cumprod", t, like).flatten()
+    assert torch.allclose(recipm1, torch.from_numpy(np.sqrt(1 / abar - 1)))
+    large = np.append(d.posterior_variance[1], d.betas[1:])[t.numpy()]
+    assert torch.allclose(d.coef("log_large_variance", t, like).flatten(), torch.from_numpy(np.log(large)))
+    assert d.model_t(t).tolist() == d.timestep_map[[0, 17, 49]].tolist()
+    target = torch.full((3, 2), 0.5, dtype=torch.float64)
+    ddpm_sample(d, _oracle(d, target[:1]), torch.zeros(3, 2, dtype=torch.float64))
+    cached = dict(d.__dict__["_device_tables"])
+    ddpm_sample(d, _oracle(d, target[:1]), torch.zeros(3, 2, dtype=torch.float64))
+    assert d.__dict__["_device_tables"].keys() == cached.keys()  # a second run copies nothing new
+    assert all(d.table(name, device) is tensor for (name, device), tensor in cached.items())
+
+
 def test_training_loss_targets_eps_or_x0():
     x0, noise, t = torch.randn(4, 3), torch.randn(4, 3), torch.tensor([0, 5, 50, 99])
     for prediction, target in (("eps", noise), ("x0", x0)):

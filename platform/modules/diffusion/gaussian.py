@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from fedray.platform.modules.diffusion.coefficients import CoefficientTables
+
 Prediction = Literal["eps", "x0"]
 Variance = Literal["fixed_large", "fixed_small"]
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -31,7 +33,7 @@ def mean_flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1).mean(dim=1)
 
 
-class GaussianDiffusion:
+class GaussianDiffusion(CoefficientTables):
     """A T-step Gaussian diffusion with fixed β; ``prediction`` says what the network outputs (ε or x₀).
 
     ``variance`` is the reverse-step variance of a network that does not learn it: ``fixed_large`` (β_t, with the
@@ -67,46 +69,43 @@ class GaussianDiffusion:
         )
         self.posterior_mean_coef1 = betas * np.sqrt(self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
         self.posterior_mean_coef2 = (1.0 - self.alphas_cumprod_prev) * np.sqrt(alphas) / (1.0 - self.alphas_cumprod)
+        # Derived tables, computed once (see CoefficientTables).
+        self.sqrt_alphas_cumprod = np.sqrt(self.alphas_cumprod)
+        self.sqrt_one_minus_alphas_cumprod = np.sqrt(1.0 - self.alphas_cumprod)
+        self.sqrt_recip_alphas_cumprod = np.sqrt(1.0 / self.alphas_cumprod)
+        self.sqrt_recipm1_alphas_cumprod = np.sqrt(1.0 / self.alphas_cumprod - 1.0)
+        self.alphas_cumprod_next = np.append(self.alphas_cumprod[1:], 0.0)
+        large = np.append(self.posterior_variance[1], betas[1:]) if self.num_timesteps > 1 else betas
+        self.log_large_variance = np.log(large)  # fixed_large: β_t, with the posterior variance at t = 0
 
     # -- closed forms ---------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _at(values: np.ndarray, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """``values[t]`` per batch element, broadcastable against ``like``."""
-        picked = torch.from_numpy(values).to(device=t.device)[t].to(like.dtype)
-        return picked.reshape(-1, *([1] * (like.ndim - 1)))
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε."""
         noise = torch.randn_like(x0) if noise is None else noise
-        return (
-            self._at(np.sqrt(self.alphas_cumprod), t, x0) * x0
-            + self._at(np.sqrt(1.0 - self.alphas_cumprod), t, x0) * noise
-        )
+        return self.coef("sqrt_alphas_cumprod", t, x0) * x0 + self.coef("sqrt_one_minus_alphas_cumprod", t, x0) * noise
 
     def q_posterior(
         self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mean, variance and (clipped) log-variance of q(x_{t−1} | x_t, x₀)."""
-        mean = self._at(self.posterior_mean_coef1, t, xt) * x0 + self._at(self.posterior_mean_coef2, t, xt) * xt
-        return mean, self._at(self.posterior_variance, t, xt), self._at(self.posterior_log_variance_clipped, t, xt)
+        mean = self.coef("posterior_mean_coef1", t, xt) * x0 + self.coef("posterior_mean_coef2", t, xt) * xt
+        return mean, self.coef("posterior_variance", t, xt), self.coef("posterior_log_variance_clipped", t, xt)
 
     def x0_from_eps(self, xt: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         return (
-            self._at(np.sqrt(1.0 / self.alphas_cumprod), t, xt) * xt
-            - self._at(np.sqrt(1.0 / self.alphas_cumprod - 1.0), t, xt) * eps
+            self.coef("sqrt_recip_alphas_cumprod", t, xt) * xt - self.coef("sqrt_recipm1_alphas_cumprod", t, xt) * eps
         )
 
     def eps_from_x0(self, xt: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        return (self._at(np.sqrt(1.0 / self.alphas_cumprod), t, xt) * xt - x0) / self._at(
-            np.sqrt(1.0 / self.alphas_cumprod - 1.0), t, xt
-        )
+        scaled_xt = self.coef("sqrt_recip_alphas_cumprod", t, xt) * xt
+        return (scaled_xt - x0) / self.coef("sqrt_recipm1_alphas_cumprod", t, xt)
 
     # -- the network ----------------------------------------------------------------------------------------------
 
     def model_t(self, t: torch.Tensor) -> torch.Tensor:
         """The timestep value the network sees for (possibly respaced) index ``t``."""
-        return torch.from_numpy(self.timestep_map).to(t.device)[t]
+        return self.table("timestep_map", t.device)[t]
 
     def predict(
         self, model: Denoiser, xt: torch.Tensor, t: torch.Tensor, clip: bool = False
@@ -128,11 +127,8 @@ class GaussianDiffusion:
         """Mean and log-variance of p(x_{t−1} | x_t), and the x̂₀ they came from."""
         _, x0 = self.predict(model, xt, t, clip)
         mean, _, _ = self.q_posterior(x0, xt, t)
-        if self.variance == "fixed_large":
-            large = np.append(self.posterior_variance[1], self.betas[1:]) if self.num_timesteps > 1 else self.betas
-            log_var = self._at(np.log(large), t, xt)
-        else:
-            log_var = self._at(self.posterior_log_variance_clipped, t, xt)
+        name = "log_large_variance" if self.variance == "fixed_large" else "posterior_log_variance_clipped"
+        log_var = self.coef(name, t, xt)
         return mean, log_var, x0
 
     def p_sample(
@@ -171,7 +167,7 @@ class GaussianDiffusion:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """The DDIM update from given predictions (shared by :meth:`ddim_step` and samplers that modify them)."""
-        abar, abar_prev = self._at(self.alphas_cumprod, t, x0), self._at(self.alphas_cumprod_prev, t, x0)
+        abar, abar_prev = self.coef("alphas_cumprod", t, x0), self.coef("alphas_cumprod_prev", t, x0)
         sigma = eta * torch.sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev))
         out = torch.sqrt(abar_prev) * x0 + torch.sqrt(1 - abar_prev - sigma**2) * eps
         if eta > 0:
@@ -181,7 +177,7 @@ class GaussianDiffusion:
     def ddim_reverse_step(self, model: Denoiser, xt: torch.Tensor, t: torch.Tensor, clip: bool = False) -> torch.Tensor:
         """DDIM inversion x_t → x_{t+1} with the network's predictions at x_t (η = 0)."""
         eps, x0 = self.predict(model, xt, t, clip)
-        abar_next = self._at(np.append(self.alphas_cumprod[1:], 0.0), t, xt)
+        abar_next = self.coef("alphas_cumprod_next", t, xt)
         return torch.sqrt(abar_next) * x0 + torch.sqrt(1 - abar_next) * eps
 
     def training_loss(

@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 
+from fedray.platform.modules.diffusion.coefficients import CoefficientTables
 from fedray.platform.modules.diffusion.gaussian import gaussian_like, mean_flat
 
 Scaling = Literal["latent", "pixel", "none"]
@@ -45,7 +46,7 @@ def resshift_sqrt_etas(
     return first * base**exponents
 
 
-class ResShiftDiffusion:
+class ResShiftDiffusion(CoefficientTables):
     """The process for one schedule; ``scaling`` is how x_t is normalised before the network sees it
     (``latent``: x/√(κ²η_t + 1); ``pixel``: x/(3κ√η_t + 1); ``none``)."""
 
@@ -69,13 +70,9 @@ class ResShiftDiffusion:
         v = xt_skip_variance
         self.skip_weights = np.zeros_like(self.etas) if v is None else v / (v + deshifted_var)
 
-    @staticmethod
-    def _at(values: np.ndarray, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(values).to(device=t.device)[t].to(like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
-
     def q_sample(self, x0: torch.Tensor, y0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = x₀ + η_t (y₀ − x₀) + κ √η_t ε."""
-        return x0 + self._at(self.etas, t, x0) * (y0 - x0) + self.kappa * self._at(self.sqrt_etas, t, x0) * noise
+        return x0 + self.coef("etas", t, x0) * (y0 - x0) + self.kappa * self.coef("sqrt_etas", t, x0) * noise
 
     def prior_sample(self, y0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_{T−1} = y₀ + κ √η_{T−1} ε, where sampling starts."""
@@ -83,21 +80,21 @@ class ResShiftDiffusion:
 
     def q_posterior(self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of q(x_{t−1} | x_t, x₀)."""
-        eta, prev = self._at(self.etas, t, xt), self._at(self.etas_prev, t, xt)
+        eta, prev = self.coef("etas", t, xt), self.coef("etas_prev", t, xt)
         mean = prev / eta * xt + (eta - prev) / eta * x0
         return mean, self.kappa**2 * prev / eta * (eta - prev)
 
     def scale_input(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if self.scaling == "latent":
-            return xt / torch.sqrt(self.kappa**2 * self._at(self.etas, t, xt) + 1)
+            return xt / torch.sqrt(self.kappa**2 * self.coef("etas", t, xt) + 1)
         if self.scaling == "pixel":
-            return xt / (3 * self.kappa * self._at(self.sqrt_etas, t, xt) + 1)
+            return xt / (3 * self.kappa * self.coef("sqrt_etas", t, xt) + 1)
         return xt
 
     def xt_skip(self, xt: torch.Tensor, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """w_t·(x̃_t − y₀): what the x_t skip adds to a prediction that starts from y₀ (zero when the skip is off)."""
-        deshifted = (xt - self._at(self.etas, t, xt) * y0) / (1 - self._at(self.etas, t, xt))
-        return self._at(self.skip_weights, t, xt) * (deshifted - y0)
+        deshifted = (xt - self.coef("etas", t, xt) * y0) / (1 - self.coef("etas", t, xt))
+        return self.coef("skip_weights", t, xt) * (deshifted - y0)
 
     def predict_x0(
         self, model: Restorer, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, y0: torch.Tensor
