@@ -24,13 +24,19 @@ def warmed_decay(decay: float, updates: int) -> float:
     return min(decay, (1 + updates) / (EMA_WARMUP_OFFSET + updates))
 
 
-def ema_model(model: nn.Module, decay: float) -> AveragedModel:
-    """An exponential moving average of ``model``'s parameters and floating-point buffers with warm-up
-    (:func:`warmed_decay`); call ``update_parameters(model)`` after every optimizer step and evaluate ``.module``."""
+class WarmedEMA(AveragedModel):
+    """An exponential moving average of a model's parameters and floating-point buffers with warm-up
+    (:func:`warmed_decay`). It counts its updates on the host: ``n_averaged`` lives on the model's device, and reading
+    it at every step would make the host wait for the GPU."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        super().__init__(model, multi_avg_fn=self._average, use_buffers=True)
+        self.decay, self.updates = decay, 0
 
     @torch.no_grad()
-    def average(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor | int) -> None:
-        weight = 1 - warmed_decay(decay, int(updates))
+    def _average(self, averaged: list[torch.Tensor], current: list[torch.Tensor], _: torch.Tensor) -> None:
+        # Called (per device and dtype group) from the second update on, when ``updates`` equals ``n_averaged``.
+        weight = 1 - warmed_decay(self.decay, self.updates)
         floating = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
         if floating:
             torch._foreach_lerp_([a for a, _ in floating], [c for _, c in floating], weight)
@@ -38,7 +44,15 @@ def ema_model(model: nn.Module, decay: float) -> AveragedModel:
             if not a.is_floating_point():
                 a.copy_(c)  # counters such as BatchNorm's num_batches_tracked follow the model
 
-    return AveragedModel(model, multi_avg_fn=average, use_buffers=True)
+    def update_parameters(self, model: nn.Module) -> None:
+        super().update_parameters(model)
+        self.updates += 1
+
+
+def ema_model(model: nn.Module, decay: float) -> WarmedEMA:
+    """The EMA of ``model`` (:class:`WarmedEMA`); call ``update_parameters(model)`` after every optimizer step and
+    evaluate ``.module``."""
+    return WarmedEMA(model, decay)
 
 
 def train_with_ema(
@@ -55,7 +69,7 @@ def train_with_ema(
     and over the last partial window)."""
     ema = ema_model(model, ema_decay)
     curve: list[dict[str, float]] = []
-    window: list[float] = []
+    window: list[torch.Tensor] = []
     step = -1
     for step, batch in enumerate(batches):
         optimizer.zero_grad(set_to_none=True)
@@ -65,13 +79,19 @@ def train_with_ema(
         if scheduler is not None:
             scheduler.step()
         ema.update_parameters(model)
-        window.append(loss.item())
+        window.append(loss.detach())
         if (step + 1) % log_every == 0:
-            curve.append({"step": step + 1, "loss": float(np.mean(window))})
+            curve.append({"step": step + 1, "loss": window_mean(window)})
             window = []
     if window:
-        curve.append({"step": step + 1, "loss": float(np.mean(window))})
+        curve.append({"step": step + 1, "loss": window_mean(window)})
     return ema.module, curve
+
+
+def window_mean(losses: list[torch.Tensor]) -> float:
+    """The mean of a logging window's detached scalar losses, read from their device once per window (a read per
+    step would make the host wait for the GPU at every step)."""
+    return float(torch.stack(losses).double().mean())
 
 
 def warmup_cosine(

@@ -23,7 +23,7 @@ from fedray.platform.device import select_device
 from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion
 from fedray.platform.modules.discriminator import TimeAwareDiscriminator
 from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
-from fedray.platform.optim.ema_steps import ema_model
+from fedray.platform.optim.ema_steps import ema_model, window_mean
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.distill.config import DistillConfig
 from fedray.tasks.distill.losses import (
@@ -111,7 +111,7 @@ def train_student(
     last = diffusion.num_timesteps - 1
     batch, started = cfg.train.batch_size, time.perf_counter()
     curve: list[dict[str, float]] = []
-    window: dict[str, list[float]] = {}
+    window: dict[str, list[torch.Tensor]] = {}
     for step in range(cfg.train.steps):
         hr, cond, eps, target = (
             as_tensor(targets[k][step * batch : (step + 1) * batch]).to(device) for k in ("hr", "cond", "eps", "target")
@@ -147,9 +147,9 @@ def train_student(
             scheduler.step()
         ema.update_parameters(student)
         for key, value in {"loss": loss, **terms}.items():
-            window.setdefault(key, []).append(float(value.detach()))
+            window.setdefault(key, []).append(value.detach())
         if (step + 1) % cfg.train.log_every == 0 or step + 1 == cfg.train.steps:
-            curve.append({"step": step + 1, **{k: float(np.mean(v)) for k, v in window.items()}})
+            curve.append({"step": step + 1, **{k: window_mean(v) for k, v in window.items()}})
             window = {}
     return state_arrays(ema.module), {
         "steps": cfg.train.steps,
