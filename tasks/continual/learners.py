@@ -99,6 +99,15 @@ class EWCLearner(Learner):
         super().__init__(cfg)
         self.fisher: dict[str, torch.Tensor] = {}
         self.anchor: dict[str, torch.Tensor] = {}
+        self._on_device: tuple[torch.device, dict[str, tuple[torch.Tensor, torch.Tensor]]] | None = None
+
+    def _terms_on(self, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """(Fisher, anchor) per parameter on the model's device, copied once per task: they stay on the CPU for
+        checkpoints, and a copy per step would be a host-to-GPU transfer at every step."""
+        if self._on_device is None or self._on_device[0] != device:
+            terms = {name: (self.fisher[name].to(device), self.anchor[name].to(device)) for name in self.fisher}
+            self._on_device = (device, terms)
+        return self._on_device[1]
 
     def loss(
         self, model: ContinualMamba, images: torch.Tensor, labels: torch.Tensor, task: int, offset: int
@@ -106,10 +115,9 @@ class EWCLearner(Learner):
         loss = super().loss(model, images, labels, task, offset)
         if not self.fisher:
             return loss
-        penalty = sum(
-            (self.fisher[name].to(param.device) * (param - self.anchor[name].to(param.device)).pow(2)).sum()
-            for name, param in _named_ssm(model).items()
-        )
+        params = _named_ssm(model)
+        terms = self._terms_on(next(iter(params.values())).device)
+        penalty = sum((terms[name][0] * (param - terms[name][1]).pow(2)).sum() for name, param in params.items())
         return loss + self.cfg.baselines.ewc_lambda / 2 * penalty
 
     def after_task(self, model: ContinualMamba, images: torch.Tensor, labels: torch.Tensor, task: int) -> None:
@@ -130,6 +138,7 @@ class EWCLearner(Learner):
         for name, value in fisher.items():  # kept on the CPU, like everything a checkpoint restores
             self.fisher[name] = self.fisher.get(name, 0) + value.cpu() / max(batches, 1)
             self.anchor[name] = params[name].detach().cpu().clone()
+        self._on_device = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {f"fisher.{k}": v.numpy() for k, v in self.fisher.items()}
@@ -143,6 +152,7 @@ class EWCLearner(Learner):
         self.anchor = {
             k.removeprefix("anchor."): torch.from_numpy(v) for k, v in arrays.items() if k.startswith("anchor.")
         }
+        self._on_device = None
 
 
 class LwFLearner(Learner):
