@@ -146,6 +146,7 @@ class TaskStream:
             "forgetting": forgetting(self.matrix),
             "bwt": backward_transfer(self.matrix),
             "seconds": time.perf_counter() - started,
+            "device": str(self.device),
         }
 
     def _train(self, task: int, data: TaskData, offset: int) -> float:

@@ -155,4 +155,5 @@ def train_student(
         "steps": cfg.train.steps,
         "loss_curve": curve,
         "seconds": time.perf_counter() - started,
+        "device": str(device),
     }

@@ -77,12 +77,14 @@ def _train(
     cfg: PurifyConfig, model: nn.Module, loss_of: Any, train: np.ndarray, label: str
 ) -> tuple[State, dict[str, Any]]:
     started = time.perf_counter()
-    model = model.to(select_device())
+    device = select_device()
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     ema, curve = train_with_ema(
         model, loss_of, _batches(cfg, train, label), optimizer, cfg.train.ema, cfg.train.log_every
     )
     info = {"steps": cfg.train.steps, "loss_curve": curve, "seconds": time.perf_counter() - started}
+    info["device"] = str(device)
     return state_arrays(ema), info
 
 
