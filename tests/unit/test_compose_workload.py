@@ -41,34 +41,37 @@ def test_compose_end_to_end_scores_every_method_and_resume_reuses_everything(tmp
     assert again["results"] == summary["results"]
 
 
-def test_a_method_trains_from_given_base_and_encoder_checkpoints(tmp_path: Path):
-    first = [*TINY, f"run.root={tmp_path}", "run.name=first", "methods=[concat]"]
+@pytest.fixture(scope="module")
+def trained_concat(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A run that trained the encoder, the base and the concat method; and overrides that reuse its base and encoder."""
+    root = tmp_path_factory.mktemp("compose")
+    first = [*TINY, f"run.root={root}", "run.name=first", "methods=[concat]"]
     _, run_dir = run_workload("compose", resolve_config("compose", overrides=first))
     given = [
-        *TINY, f"run.root={tmp_path}", "run.name=second", "methods=[concat,paste]",
-        f"train.base_checkpoint={run_dir.checkpoint('base')}",
+        *TINY, f"run.root={root}", f"train.base_checkpoint={run_dir.checkpoint('base')}",
         f"tokens.encoder_checkpoint={run_dir.checkpoint('encoder')}",
     ]  # fmt: skip
-    summary, _ = run_workload("compose", resolve_config("compose", overrides=given))
-    assert summary["training"]["base"] == {"source": str(run_dir.checkpoint("base"))}
+    return run_dir.path, given
+
+
+def test_a_method_trains_from_given_base_and_encoder_checkpoints(trained_concat):
+    run_dir, given = trained_concat
+    summary, _ = run_workload(
+        "compose", resolve_config("compose", overrides=[*given, "run.name=second", "methods=[concat,paste]"])
+    )
+    assert summary["training"]["base"] == {"source": str(run_dir / "checkpoints" / "base.safetensors")}
     assert summary["training"]["concat"]["steps"] == 3
 
 
-def test_stochastic_ddim_steps_are_seeded_draws(tmp_path: Path):
+def test_stochastic_ddim_steps_are_seeded_draws(trained_concat):
     """η > 0 adds fresh noise at every DDIM step, drawn from a generator on the sampling device and seeded: the
     composites change with η and repeat for the same seed."""
-    first = [*TINY, f"run.root={tmp_path}", "run.name=trained", "methods=[concat]"]
-    _, trained = run_workload("compose", resolve_config("compose", overrides=first))
-    reuse = [
-        *first[:-1], f"train.base_checkpoint={trained.checkpoint('base')}",
-        f"tokens.encoder_checkpoint={trained.checkpoint('encoder')}",
-        f"train.checkpoints.concat={trained.checkpoint('concat')}",
-    ]  # fmt: skip
+    run_dir, given = trained_concat
+    reuse = [*given, "methods=[concat]", f"train.checkpoints.concat={run_dir / 'checkpoints' / 'concat.safetensors'}"]
     psnr = {}
     for name, eta in (("deterministic", 0.0), ("stochastic", 0.5), ("again", 0.5)):
-        summary, _ = run_workload("compose", resolve_config("compose", overrides=[*reuse, f"run.name={name}",
-                                                                                  f"diffusion.eta={eta}"]))  # fmt: skip
-        psnr[name] = summary["results"]["concat"]["psnr"]
+        cfg = resolve_config("compose", overrides=[*reuse, f"run.name={name}", f"diffusion.eta={eta}"])
+        psnr[name] = run_workload("compose", cfg)[0]["results"]["concat"]["psnr"]
     assert psnr["stochastic"] == psnr["again"] != psnr["deterministic"]
 
 
