@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from fedray.platform.metrics.classification import classification_metrics
+from fedray.platform.metrics.running import RunningLoss
 
 Batches = Callable[[int], Iterable[torch.Tensor]]
 """``batches(num_samples)``: the index batches of one epoch over ``num_samples`` samples."""
@@ -42,7 +43,7 @@ def train_epochs(
     ``batches`` over ``data(e)`` for each epoch index ``e``. Returns the mean loss and the step count.
     """
     model.train()
-    total, steps, seen = 0.0, 0, 0
+    running, steps = RunningLoss(), 0
     for epoch in epochs:
         images, labels = data(epoch)
         for idx in batches(len(labels)):
@@ -54,10 +55,9 @@ def train_epochs(
                 loss = loss + penalty()
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
+            running.add(loss, len(idx))
             steps += 1
-    return {"train_loss": total / max(seen, 1), "steps": float(steps)}
+    return {"train_loss": running.mean(), "steps": float(steps)}
 
 
 @torch.no_grad()

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from fedray.platform.metrics.running import window_mean
+
 EMA_WARMUP_OFFSET = 10  # decay_n = min(decay, (1 + n) / (10 + n)): 0.9 after 80 updates, 0.99 after 890
 
 
@@ -86,12 +88,6 @@ def train_with_ema(
     if window:
         curve.append({"step": step + 1, "loss": window_mean(window)})
     return ema.module, curve
-
-
-def window_mean(losses: list[torch.Tensor]) -> float:
-    """The mean of a logging window's detached scalar losses, read from their device once per window (a read per
-    step would make the host wait for the GPU at every step)."""
-    return float(torch.stack(losses).double().mean())
 
 
 def warmup_cosine(

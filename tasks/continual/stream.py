@@ -26,6 +26,7 @@ from fedray.platform.data.tasks import class_order, per_class_subset, split_task
 from fedray.platform.device import select_device
 from fedray.platform.io import load_arrays, read_metadata, save_arrays
 from fedray.platform.metrics.continual import average_accuracy, backward_transfer, forgetting
+from fedray.platform.metrics.running import RunningLoss
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.continual.config import ContinualConfig
 from fedray.tasks.continual.learners import make_learner
@@ -158,7 +159,7 @@ class TaskStream:
             cfg.batch_size, torch.Generator().manual_seed(derive_seed(self.cfg.seed, "batches", task))
         )
         images, labels = data.train_images.to(self.device), data.train_labels.to(self.device)
-        total, seen = 0.0, 0
+        running = RunningLoss()
         for _ in range(cfg.epochs):
             self.model.train()
             for idx in batches(len(labels)):
@@ -166,9 +167,9 @@ class TaskStream:
                 loss = self.learner.loss(self.model, images[idx], labels[idx], task, offset)
                 loss.backward()
                 optimizer.step()
-                total, seen = total + loss.item() * len(idx), seen + len(idx)
+                running.add(loss, len(idx))
             schedule.step()
-        return total / max(seen, 1)
+        return running.mean()
 
     @torch.no_grad()
     def _accuracy(self, data: TaskData, seen: int) -> float:

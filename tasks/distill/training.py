@@ -20,10 +20,11 @@ from torch import nn
 from fedray.platform.config import load_config
 from fedray.platform.data.natural import Image
 from fedray.platform.device import select_device
+from fedray.platform.metrics.running import window_mean
 from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion
 from fedray.platform.modules.discriminator import TimeAwareDiscriminator
 from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
-from fedray.platform.optim.ema_steps import ema_model, window_mean
+from fedray.platform.optim.ema_steps import ema_model
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.distill.config import DistillConfig
 from fedray.tasks.distill.losses import (

@@ -16,6 +16,7 @@ import torch
 
 from fedray.clients.training import shuffled_batches
 from fedray.platform.device import select_device, torch_threads
+from fedray.platform.metrics.running import RunningLoss
 from fedray.platform.modules.diffusion.feature_mlp import FeatureDenoiser
 from fedray.platform.modules.diffusion.gaussian import Denoiser, GaussianDiffusion, gaussian_like, mean_flat
 from fedray.platform.modules.diffusion.samplers import ddim_sample
@@ -69,14 +70,14 @@ def train_feature_model(cfg: LFDN, z0: np.ndarray, kind: Kind, epochs: int, seed
         losses, epoch1 = [], None
         for epoch in range(epochs):
             model.train()
-            total = 0.0
+            running = RunningLoss()
             for idx in batches(len(data)):
                 loss = _batch_loss(model, diffusion, data[idx.to(device)], kind, gen)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * len(idx)
-            losses.append(total / len(data))
+                running.add(loss, len(idx))
+            losses.append(running.total() / len(data))
             if epoch == 0:
                 epoch1 = state_arrays(model)
     return {"final": state_arrays(model), "epoch1": epoch1, "losses": losses, "seconds": time.perf_counter() - started}

@@ -82,3 +82,18 @@ def test_train_with_ema_returns_the_warmed_average() -> None:
         expected = warmed_decay(0.999, n) * expected + (1 - warmed_decay(0.999, n)) * value
     assert ema.weight.item() == pytest.approx(expected)
     assert [point["step"] for point in curve] == [10, 20, 30]
+
+
+def test_losses_kept_on_their_device_give_the_host_sums() -> None:
+    from fedray.platform.metrics.running import RunningLoss, window_mean
+
+    generator = torch.Generator().manual_seed(0)
+    losses = [torch.rand((), generator=generator) * 3 for _ in range(50)]
+    sizes = [int(n) for n in torch.randint(1, 64, (50,), generator=generator)]
+    running, host = RunningLoss(), 0.0
+    assert running.mean() == 0.0  # no batch yet
+    for loss, n in zip(losses, sizes, strict=True):
+        running.add(loss, n)
+        host += loss.item() * n
+    assert running.total() == host and running.mean() == host / sum(sizes)  # bit for bit
+    assert window_mean(losses[:10]) == pytest.approx(sum(x.item() for x in losses[:10]) / 10, rel=1e-12)
