@@ -35,13 +35,12 @@ class FederatedClient:
 
     def __init__(self, client_id: int, data: ClientData, spec: ClientSpec, store: ClientStateStore | None = None):
         torch.set_num_threads(spec.train.num_threads)
-        self.client_id, self.cfg, self.seed, self.data = client_id, spec.train, spec.seed, data
+        self.cfg, self.seed = spec.train, spec.seed
         self.method, self.proximal = METHODS[spec.method], spec.proximal  # proximal: FedProx's term in training
         self.device = select_device()
-        self.test_x, self.test_y = self._tensors(data.test_images, data.test_labels)
-        self.fixed_train = None if data.sampler else self._tensors(data.train_images, data.train_labels)
+        self.in_channels, self.num_classes = int(np.shape(data.test_images)[1]), data.num_classes
         torch.manual_seed(derive_seed(spec.seed, "model-init"))
-        self.model = build_model(self.method.architecture, spec.model, int(self.test_x.shape[1]), data.num_classes)
+        self.model = build_model(self.method.architecture, spec.model, self.in_channels, self.num_classes)
         self.model.to(self.device)
         self.shared_names, self.personal_names = split_names(self.model, shared_patterns(self.method, spec.model))
         self.privacy = None
@@ -51,12 +50,27 @@ class FederatedClient:
             self.privacy = ClientPrivacy(self.model, self.shared_names, spec.privacy, self.cfg.batch_size)
         self.initial_personal = get_arrays(self.model, self.personal_names)
         self.store = store if store is not None else ClientStateStore(spec.state_dir)
-        self.state_round = 0  # the round whose fit produced the personal state held now (0: none yet)
+        saved = self.serve(client_id, data)
+        # A dedicated actor constructed over saved state was restarted (or resumed); a pool worker's clients load
+        # their state from its store at every call, so for them this says nothing and stays 0.
+        self.restored_from_round = saved.round if saved is not None and store is None else 0
+
+    def serve(self, client_id: int, data: ClientData) -> ClientState | None:
+        """Become client ``client_id``: its samples and its newest saved personal state (the initial one when it has
+        none). A pool worker keeps one model and switches it between its virtual clients this way instead of building
+        a model, a privacy wrapper and device copies for every call; every tensor of the model is then either set by
+        the caller (shared) or restored here (personal), so nothing carries over from the client served before."""
+        if int(np.shape(data.test_images)[1]) != self.in_channels or data.num_classes != self.num_classes:
+            raise ValueError(
+                f"client {client_id}: {np.shape(data.test_images)[1]} channels and {data.num_classes} classes, but "
+                f"this model takes {self.in_channels} and {self.num_classes}"
+            )
+        self.client_id, self.data = client_id, data
+        self.test_x, self.test_y = self._tensors(data.test_images, data.test_labels)
+        self.fixed_train = None if data.sampler else self._tensors(data.train_images, data.train_labels)
         saved = self.store.load(client_id)
         self._restore(saved)
-        # A dedicated actor constructed over saved state was restarted (or resumed); a pool worker builds its clients
-        # for every call from its own store, so for them this says nothing and stays 0.
-        self.restored_from_round = saved.round if saved is not None and store is None else 0
+        return saved
 
     def _tensors(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.array(images)).to(self.device), torch.from_numpy(np.array(labels)).to(self.device)

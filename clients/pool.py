@@ -1,10 +1,11 @@
 """A worker actor that serves many virtual clients, for simulations with more clients than processes.
 
 Each virtual client keeps only its samples here; its personal state lives in the worker's
-:class:`ClientStateStore`, which holds at most ``clients.state_cache`` states in memory and the rest on disk. For
-every call the worker builds that client's :class:`FederatedClient` (cheap for the models federated runs use), which
-loads its state from the store and saves it back after a fit. So memory grows with data, not with whole models,
-optimizers or personal tensors, and a virtual client computes exactly what a dedicated client actor would.
+:class:`ClientStateStore`, which holds at most ``clients.state_cache`` states in memory and the rest on disk. The worker
+builds one :class:`FederatedClient` (model, privacy wrapper) and, for every call, points it at the named client:
+its samples and its personal state from the store, saved back after a fit. So memory grows with data, not with
+models, optimizers or personal tensors, no call pays for building a model, and a virtual client computes exactly what
+a dedicated client actor would.
 """
 
 from __future__ import annotations
@@ -26,11 +27,17 @@ class ClientPool:
         torch.set_num_threads(spec.train.num_threads)
         self.members, self.spec = members, spec
         self.store = ClientStateStore(spec.state_dir, cache_size=spec.train.state_cache)
+        self.host: FederatedClient | None = None  # built at the first call, then switched between clients
 
     def _client(self, client_id: int) -> FederatedClient:
         if client_id not in self.members:
             raise KeyError(f"client {client_id} is not hosted by this pool worker")
-        return FederatedClient(client_id, self.members[client_id], self.spec, self.store)
+        data = self.members[client_id]
+        if self.host is None:
+            self.host = FederatedClient(client_id, data, self.spec, self.store)
+        else:
+            self.host.serve(client_id, data)  # always reloads: a rollback may have changed the saved state
+        return self.host
 
     def ready(self, client_id: int) -> int:
         return client_id if client_id in self.members else -1

@@ -5,7 +5,9 @@ Only shared tensors leave the client, so only they need the guarantee: their per
 SGD in the same steps. Minibatches are drawn by Poisson sampling (each example joins a step with probability
 q = batch_size / N), which is what the RDP accountant's subsampled-Gaussian analysis assumes. The accountant's
 history, ``[(noise_multiplier, q, steps), ...]``, is part of the client's saved state, so ε keeps growing across
-rounds, restarts and resumes instead of starting over.
+rounds, restarts and resumes instead of starting over. Rounds with the same noise and sampling rate are one entry
+whose steps add up: Rényi DP composes additively over steps, so ε is the same, and computing it (for every fit and
+evaluation) stays as cheap in round 40 as in round 1 instead of growing with the history.
 
 The guarantee is per training example of the arrays a client trains on. Where a client draws fresh synthetic
 samples each epoch from a few source images (self-blended forgeries), ε bounds what one drawn sample reveals, not
@@ -14,6 +16,7 @@ what one source face does.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 
@@ -33,6 +36,31 @@ from fedray.platform.errors import ConfigError
 # opacus hooks every layer, the first one included, whose input (the images) needs no gradient; torch then warns on
 # every backward pass that the hook sees output gradients only, which is all opacus uses.
 warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with respect")
+
+
+History = list[tuple[float, float, int]]
+
+
+def merged(history: History) -> History:
+    """``history`` with consecutive entries of the same (noise multiplier, sampling rate) folded into one."""
+    out: History = []
+    for sigma, q, steps in history:
+        if out and out[-1][:2] == (sigma, q):
+            out[-1] = (sigma, q, out[-1][2] + steps)
+        else:
+            out.append((sigma, q, steps))
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def spent_epsilon(history: tuple[tuple[float, float, int], ...], delta: float) -> float:
+    """ε at ``delta`` after ``history``, remembered: a fit's planned ε is its ε after the commit, and the evaluation
+    that follows asks again (as do the pool's other clients with the same sampling rate)."""
+    if not history:
+        return 0.0
+    accountant = RDPAccountant()
+    accountant.history = list(history)
+    return float(accountant.get_epsilon(delta))
 
 
 class _MixedOptimizer:
@@ -107,11 +135,10 @@ class ClientPrivacy:
 
     def epsilon(self, extra_steps: int = 0, sample_rate: float = 0.0) -> float:
         """ε spent so far at ``delta`` (or after ``extra_steps`` more steps at ``sample_rate``)."""
-        if not extra_steps:
-            return float(self.accountant.get_epsilon(self.cfg.delta)) if self.accountant.history else 0.0
-        planned = RDPAccountant()
-        planned.history = [*self.accountant.history, (self.cfg.noise_multiplier, sample_rate, extra_steps)]
-        return float(planned.get_epsilon(self.cfg.delta))
+        history = self.accountant.history
+        if extra_steps:
+            history = merged([*history, (self.cfg.noise_multiplier, sample_rate, extra_steps)])
+        return spent_epsilon(tuple(history), self.cfg.delta)
 
     def refusal(self, planned_steps: int, sample_rate: float) -> str | None:
         """Why this client must not train this round (its budget would be exceeded), or None."""
@@ -126,12 +153,13 @@ class ClientPrivacy:
     def commit(self, sample_rate: float) -> None:
         """Record the DP steps taken since the last commit with the accountant."""
         if self.pending_steps:
-            self.accountant.history.append((self.cfg.noise_multiplier, sample_rate, self.pending_steps))
+            entry = (self.cfg.noise_multiplier, sample_rate, self.pending_steps)
+            self.accountant.history = merged([*self.accountant.history, entry])
             self.pending_steps = 0
 
     def state(self) -> list[list[float]]:
         return [list(entry) for entry in self.accountant.history]
 
     def load_state(self, history: list[list[float]]) -> None:
-        self.accountant.history = [(float(s), float(q), int(n)) for s, q, n in history]
+        self.accountant.history = merged([(float(s), float(q), int(n)) for s, q, n in history])
         self.pending_steps = 0

@@ -91,7 +91,7 @@ def train_method(
             sums: dict[str, torch.Tensor] = {}  # detached: one device sync per epoch, not per step
             counts: dict[str, int] = {}
             for idx in _epoch_batches(len(y), t.batch_size, order):
-                batch = augment(x[idx], cfg.augment, fill, draws).to(device)
+                batch = augment(x[idx].to(device), cfg.augment, fill, draws)
                 terms = model.training_losses(batch, y[idx].to(device))
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import yaml
 
 from fedray.clients.state_store import ClientStateStore
@@ -70,11 +71,19 @@ def test_same_seed_same_result_and_another_seed_differs(tiny_overrides):
     assert final("seed=1") != final("seed=2")
 
 
-def test_pool_placement_computes_what_dedicated_actors_compute(tiny_overrides):
-    """Virtual clients on two pool workers give the same result as one actor per client, personal heads included."""
+@pytest.mark.parametrize("extra", [[], ["privacy.enabled=true", "privacy.noise_multiplier=0.8"]], ids=["plain", "dp"])
+def test_pool_placement_computes_what_dedicated_actors_compute(tiny_overrides, extra):
+    """Virtual clients on two pool workers (each switching one model between its clients) give the same result as
+    one actor per client, personal heads and privacy accountants included."""
     runs = {}
     for placement in ("actor", "pool"):
-        overrides = [*tiny_overrides, "cluster.mode=inline", "model.shared=[encoder.*]", f"run.name={placement}"]
+        overrides = [
+            *tiny_overrides,
+            *extra,
+            "cluster.mode=inline",
+            "model.shared=[encoder.*]",
+            f"run.name={placement}",
+        ]
         cfg = resolve_config("federated", None, [*overrides, f"clients.placement={placement}", "clients.pool_size=2"])
         summary, run_dir = run_workload("federated", cfg)
         runs[placement] = (summary, personal(run_dir, 2))

@@ -3,9 +3,11 @@ shared parameters are clipped and noised."""
 
 import numpy as np
 import pytest
+from opacus.accountants import RDPAccountant
 
 from fedray.clients.config import ClientConfig, ClientSpec, PrivacyConfig
 from fedray.clients.federated_client import FederatedClient
+from fedray.clients.privacy import merged
 from fedray.clients.state_store import ClientStateStore
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.errors import ConfigError
@@ -60,6 +62,25 @@ def test_a_spent_budget_declines_training_and_says_so(tmp_path):
     refused = client.fit(shared, 2)
     assert refused.declined.startswith("privacy budget spent") and refused.arrays == {} and refused.num_examples == 0
     assert client.privacy.epsilon() == pytest.approx(one_round)  # no steps were taken
+
+
+def test_rounds_at_one_sampling_rate_are_one_accountant_entry_with_the_same_epsilon(tmp_path):
+    """RDP composes additively over steps: the folded history gives the ε of the round-by-round one, and a history
+    saved unfolded loads folded."""
+    client = _client(ClientStateStore(tmp_path))
+    shared = {n: v.numpy() for n, v in client.model.state_dict().items() if n in client.shared_names}
+    for r in range(1, 5):
+        client.fit(shared, r)
+    (sigma, q, steps), *rest = client.privacy.accountant.history
+    assert rest == [] and steps == 4 * int(1 / q)
+    round_by_round = RDPAccountant()
+    round_by_round.history = [(sigma, q, steps // 4)] * 4
+    assert client.privacy.epsilon() == pytest.approx(round_by_round.get_epsilon(1e-5), rel=1e-9)
+    client.privacy.load_state([[sigma, q, steps // 4]] * 4 + [[sigma, q / 2, 3]])
+    assert client.privacy.accountant.history == [(sigma, q, steps), (sigma, q / 2, 3)]
+    assert merged([(1.0, 0.1, 2), (2.0, 0.1, 1), (2.0, 0.1, 5), (1.0, 0.1, 1)]) == [
+        (1.0, 0.1, 2), (2.0, 0.1, 6), (1.0, 0.1, 1)
+    ]  # fmt: skip
 
 
 def test_run_reports_epsilon_per_client_and_budget_declines(tiny_overrides):
