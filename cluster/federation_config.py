@@ -8,7 +8,7 @@ from typing import ClassVar
 from fedray.clients.config import ClientConfig, MethodName, PrivacyConfig
 from fedray.platform.config import WorkloadConfig
 from fedray.platform.data.config import DataConfig
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, require
 from fedray.platform.modules.config import ModelConfig
 from fedray.server.config import ServerConfig, StrategyName
 
@@ -63,6 +63,14 @@ class FederatedConfig(WorkloadConfig):
                 raise ConfigError(f"{key} must be at least 1, got {value}")
         if c.lr <= 0:
             raise ConfigError(f"clients.lr must be positive, got {c.lr}")
+        if not 0 <= c.momentum < 1 or c.weight_decay < 0 or c.head_epochs < 0:
+            raise ConfigError(
+                f"clients.momentum must lie in [0, 1), clients.weight_decay and clients.head_epochs be 0 or more; "
+                f"got {c.momentum}, {c.weight_decay} and {c.head_epochs}"
+            )
+        self._validate_limits()
+        self.data.check()
+        self.model.check()
         sampled = s.clients_per_round if s.clients_per_round is not None else c.num_clients
         if not 1 <= sampled <= c.num_clients:
             raise ConfigError(f"server.clients_per_round must lie in 1..{c.num_clients}, got {sampled}")
@@ -93,6 +101,15 @@ class FederatedConfig(WorkloadConfig):
         self._validate_privacy()
         if self.model.shared is not None and not self.model.shared and self.method != "local":
             raise ConfigError("model.shared is empty: nothing would be aggregated (use method=local for that)")
+
+    def _validate_limits(self) -> None:
+        """Timeouts, bounds and optional counts: positive when set."""
+        c, s = self.clients, self.server
+        adam = {"server.adam_lr": s.adam_lr, "server.adam_tau": s.adam_tau} if self.strategy == "fedadam" else {}
+        require("positive", {"clients.pool_size": c.pool_size, "server.max_concurrent": s.max_concurrent,
+                             "clients.queue_timeout_s": c.queue_timeout_s, "server.max_update_norm": s.max_update_norm,
+                             "clients.startup_timeout_s": c.startup_timeout_s, **adam})  # fmt: skip
+        require("0 or more", {"server.num_byzantine": s.num_byzantine})
 
     def _validate_privacy(self) -> None:
         p = self.privacy

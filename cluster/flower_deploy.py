@@ -165,9 +165,7 @@ def write_app(folder: Path, cfg: FederatedConfig) -> Path:
 
 
 def _show_new_rounds(run_dir: RunDir, shown: int, total: int) -> int:
-    if not run_dir.metrics_log.is_file():
-        return shown
-    records = [json.loads(line) for line in run_dir.metrics_log.read_text().splitlines() if line.strip()]
+    records = run_dir.records()  # the SuperLink's app may be appending the next line right now
     for record in records[shown:]:
         details = "  ".join(f"{k}={record[k]:.4g}" for k in ("train_loss", "mean_auc", "seconds") if k in record)
         print(f"round {record['round']}/{total}  {details}", file=sys.stderr, flush=True)

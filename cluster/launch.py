@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fedray.cluster.runtime import open_runtime
 from fedray.platform.config import WorkloadConfig, load_config, resume_differences, to_yaml
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, FedrayError
+from fedray.platform.io import atomic_write
 from fedray.platform.registry import get_workload
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import check_task_fits
@@ -47,9 +49,34 @@ def run_workload(workload: str, cfg: WorkloadConfig) -> tuple[dict[str, Any], Ru
         if resources is not None:  # before anything is written: a request no node can grant would wait forever
             check_task_fits(runtime, *resources)
         run_dir = RunDir.create(cfg.run.root, workload, cfg.run.name)
-        run_dir.write_config(to_yaml(cfg))
-        seed_everything(cfg.seed)
-        summary = entry(cfg, runtime, run_dir)
+        with _kept_if_refused(run_dir):
+            run_dir.write_config(to_yaml(cfg))
+            seed_everything(cfg.seed)
+            summary = entry(cfg, runtime, run_dir)
     summary["run_dir"] = str(run_dir.path)
     run_dir.write_summary(summary)
     return summary, run_dir
+
+
+def _file_times(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@contextmanager
+def _kept_if_refused(run_dir: RunDir) -> Iterator[None]:
+    """A run refused for its input (a :class:`FedrayError`: a missing data folder, an unreadable checkpoint) before
+    it wrote anything of its own gives an earlier run of the same name back its ``config.yaml`` and metrics log, so
+    that run can still be resumed and read."""
+    kept = {p: p.read_bytes() for p in (run_dir.config_file, run_dir.metrics_log) if p.is_file()}
+    before = _file_times(run_dir.path)
+    try:
+        yield
+    except FedrayError:
+        after = _file_times(run_dir.path)
+        written = {p for p, t in after.items() if before.get(p) != t} - {run_dir.config_file, run_dir.metrics_log}
+        log = run_dir.metrics_log.read_bytes() if run_dir.metrics_log.is_file() else b""
+        logged_nothing = not log.strip() or log == kept.get(run_dir.metrics_log)  # at most a fresh, empty log
+        if kept and not written and logged_nothing:
+            for path, data in kept.items():
+                atomic_write(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
+        raise

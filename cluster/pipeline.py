@@ -93,7 +93,11 @@ def _reusable(record: dict[str, Any], step: PlannedStep) -> dict[str, Any] | Non
     metrics = step.run_dir / "metrics.json"
     if record.get("status") not in DONE or not metrics.is_file():
         return None
-    return json.loads(metrics.read_text())
+    try:
+        saved = json.loads(metrics.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None  # unreadable results are no results: the step runs again
+    return saved if isinstance(saved, dict) else None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -129,6 +133,8 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         metrics = _reusable(previous.get(name, {}), step)
         if metrics is not None:
             records[name].update(status="reused", seconds=previous[name].get("seconds"), metrics=metrics)
+        elif previous.get(name, {}).get("status") in DONE:
+            records[name]["note"] = f"{step.run_dir / 'metrics.json'} is missing or unreadable: the step runs again"
     with open_runtime(cfg.cluster) as runtime:
         running: dict[Any, str] = {}
         while any(r["status"] in ("pending", "running") for r in records.values()):

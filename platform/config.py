@@ -90,6 +90,19 @@ def check_task_resources(cfg: WorkloadConfig) -> None:
         raise ConfigError(f"num_cpus must be positive and num_gpus non-negative, got {cpus:g}, {gpus:g}")
 
 
+def check_placement(cfg: WorkloadConfig) -> None:
+    """``run.name`` must name one folder under ``run.root/<workload>/`` (an empty name, ``..`` or a path would write
+    over the workload's other runs or outside it), and a local cluster needs at least one CPU."""
+    name = cfg.run.name
+    if not name.strip() or name in (".", "..") or "/" in name or "\\" in name:
+        raise ConfigError(f"run.name must be a plain folder name (no '/', not '.' or '..'), got {name!r}")
+    c = cfg.cluster
+    if (c.num_cpus is not None and c.num_cpus < 1) or (c.num_gpus is not None and c.num_gpus < 0):
+        raise ConfigError(
+            f"cluster.num_cpus must be at least 1 and cluster.num_gpus 0 or more, got {c.num_cpus} and {c.num_gpus}"
+        )
+
+
 def check_known(key: str, chosen: Iterable[str], known: Iterable[str]) -> None:
     """A ConfigError naming the entries of list ``key`` that are not in ``known`` (and the valid ones)."""
     known = list(known)
@@ -109,7 +122,32 @@ def _valid_keys(base: DictConfig, full_key: str) -> str:
     return ""
 
 
-def _one_line(exc: OmegaConfBaseException, base: DictConfig) -> str:
+def _kind(value: Any) -> str:
+    return "a mapping" if OmegaConf.is_dict(value) else "a list" if OmegaConf.is_list(value) else "a single value"
+
+
+def _shape_mismatch(base: Any, layer: Any, prefix: str = "") -> str | None:
+    """Where ``layer`` puts a mapping, a list or a single value in place of another kind, said in a sentence."""
+    if not (OmegaConf.is_dict(base) and OmegaConf.is_dict(layer)):
+        return None
+    for key in layer:
+        if key not in base or base.get(key) is None:
+            continue  # unknown keys and unset optional values are judged by the merge itself
+        expected, given = base.get(key), layer.get(key)
+        if _kind(expected) != _kind(given):
+            return f"config key '{prefix}{key}' takes {_kind(expected)}, got {_kind(given)}: {given}"
+        found = _shape_mismatch(expected, given, f"{prefix}{key}.")
+        if found:
+            return found
+    return None
+
+
+def _one_line(exc: Exception, base: DictConfig, layers: list[DictConfig]) -> str:
+    mismatch = next((m for layer in layers if (m := _shape_mismatch(base, layer))), None)
+    if mismatch:  # OmegaConf names no key (or fails outright) when a list meets a mapping
+        return mismatch
+    if not isinstance(exc, OmegaConfBaseException):
+        return f"invalid config: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     full_key = str(getattr(exc, "full_key", "") or "")
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) and not isinstance(exc, MissingMandatoryValue):
@@ -128,6 +166,8 @@ def _parse_overrides(overrides: list[str]) -> DictConfig:
         key = item.partition("=")[0]
         if "=" not in item or not key.strip():
             raise ConfigError(f"override {item!r} must look like key=value (e.g. seed=1)")
+        if not all(part.strip() for part in key.split(".")):
+            raise ConfigError(f"override {item!r}: the key {key!r} has an empty part between dots")
     try:
         return OmegaConf.from_dotlist(list(overrides))
     except (OmegaConfBaseException, YAMLError) as exc:
@@ -168,10 +208,11 @@ def load_config(
     try:
         merged = OmegaConf.merge(base, *layers)
         cfg = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as exc:
-        raise ConfigError(_one_line(exc, base)) from None
+    except (OmegaConfBaseException, TypeError) as exc:  # TypeError: a list merged into a mapping, or back
+        raise ConfigError(_one_line(exc, base, layers)) from None
     assert isinstance(cfg, schema)
     check_task_resources(cfg)
+    check_placement(cfg)
     cfg.validate()
     return cfg
 

@@ -7,6 +7,8 @@ was wrong and what would be right, without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class FedrayError(Exception):
     """Base class of errors that are the user's to fix; the CLI shows them as one line."""
@@ -24,3 +26,14 @@ class DataError(FedrayError):
 
 class WorkloadError(FedrayError):
     """An unknown workload name."""
+
+
+_RULES = {"positive": lambda v: v > 0, "0 or more": lambda v: v >= 0}
+
+
+def require(rule: str, values: Mapping[str, float | None]) -> None:
+    """One :class:`ConfigError` naming every key whose value breaks ``rule`` (``positive`` or ``0 or more``), as
+    ``these must be positive: a=0, b=-1``; a None value is unset and passes."""
+    bad = [f"{key}={value}" for key, value in values.items() if value is not None and not _RULES[rule](value)]
+    if bad:
+        raise ConfigError(f"these must be {rule}: {', '.join(bad)}")

@@ -8,13 +8,14 @@ it happens), ``metrics.json`` (the summary, written atomically at the end), ``ch
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fedray.platform.errors import DataError
 from fedray.platform.io import atomic_write, json_line, save_arrays, save_json
 
 
@@ -61,10 +62,29 @@ class RunDir:
     def read_log(self, upto: int, key: str = "round") -> list[dict[str, Any]]:
         """The logged records whose ``key`` (round, task, …) is at most ``upto`` (a resume drops what came after the
         checkpoint)."""
+        return [r for r in self.records() if r.get(key, 0) <= upto]
+
+    def keep_log(self, keep: Callable[[dict[str, Any]], bool]) -> None:
+        """Keep only the logged records ``keep`` accepts (a resume keeps those of the work it reuses and logs what it
+        recomputes again)."""
+        self.restart_log([r for r in self.records() if keep(r)])
+
+    def records(self) -> list[dict[str, Any]]:
+        """The log's records. A last line cut short (being appended now, or the process died appending it) is left
+        out; any other line that is not JSON is a one-line error naming the file and line, and the file is left as
+        it is."""
         if not self.metrics_log.is_file():
             return []
-        records = [json.loads(line) for line in self.metrics_log.read_text().splitlines() if line.strip()]
-        return [r for r in records if r.get(key, 0) <= upto]
+        lines = [(i, line) for i, line in enumerate(self.metrics_log.read_text().splitlines(), 1) if line.strip()]
+        records = []
+        for position, (number, line) in enumerate(lines):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                if position == len(lines) - 1:
+                    break  # an append the process did not finish: that record never happened
+                raise DataError(f"{self.metrics_log}, line {number}: not a JSON record ({error.msg})") from None
+        return records
 
     def restart_log(self, records: list[dict[str, Any]]) -> None:
         """Replace the log with ``records`` (atomically), then append as usual."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from fedray.platform.errors import ConfigError, require
+
 FAMILIES = ("colour", "blur", "resample", "sharpen", "jpeg")  # artifact families of the self-blended forgeries
 
 
@@ -80,3 +82,14 @@ class DataConfig:
     test_fraction: float = 0.2  # of each client's shard, held out for that client's evaluation
     forgery: ForgeryConfig = field(default_factory=ForgeryConfig)
     folder: FolderConfig = field(default_factory=FolderConfig)
+
+    def check(self) -> None:
+        """One-line errors for sizes and fractions no split can have, before anything is loaded or written."""
+        require("positive", {"data.image_size": self.image_size, "data.min_client_samples": self.min_client_samples,
+                             "data.synthetic_samples": self.synthetic_samples, "data.max_samples": self.max_samples,
+                             "data.synthetic_channels": self.synthetic_channels,
+                             "data.synthetic_classes": self.synthetic_classes})  # fmt: skip
+        if not 0 < self.test_fraction < 1:
+            raise ConfigError(f"data.test_fraction must lie in (0, 1), got {self.test_fraction}")
+        if self.alpha <= 0:
+            raise ConfigError(f"data.alpha (the Dirichlet concentration) must be positive, got {self.alpha}")

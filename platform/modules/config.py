@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fedray.platform.errors import ConfigError
+
 
 @dataclass
 class ModelConfig:
@@ -19,6 +21,20 @@ class ModelConfig:
     res_blocks: int = 1  # basic blocks per stage of the ``resnet`` architecture (1: ResNet-8 at three widths)
     shared: list[str] | None = None
     pfr_loss_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # alpha, beta, gamma
+
+    def check(self, prefix: str = "model") -> None:
+        """One-line errors for sizes no network can have (``prefix``: where these keys sit in the config)."""
+        if not self.widths or min(self.widths) < 1:
+            raise ConfigError(f"{prefix}.widths must be one or more positive channel counts, got {self.widths}")
+        if self.norm_groups < 1 or self.res_blocks < 1:
+            raise ConfigError(
+                f"{prefix}.norm_groups and {prefix}.res_blocks must be at least 1, "
+                f"got {self.norm_groups} and {self.res_blocks}"
+            )
+        if len(self.pfr_loss_weights) != 3 or min(self.pfr_loss_weights) < 0:
+            raise ConfigError(
+                f"{prefix}.pfr_loss_weights must be three weights ≥ 0 (alpha, beta, gamma), got {self.pfr_loss_weights}"
+            )
 
 
 @dataclass

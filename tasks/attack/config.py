@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 from fedray.platform.config import WorkloadConfig
 from fedray.platform.data.config import FAMILIES, ForgeryConfig
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, require
 from fedray.platform.modules.config import ModelConfig
 from fedray.tasks.forensics.config import DetectorConfig
 
@@ -216,13 +216,12 @@ class AttackConfig(WorkloadConfig):
         positive = {"asma.steps": a.steps, "asma.cam_size": a.cam_size, "asma.batch_size": a.batch_size,
                     "baselines.steps": b.steps, "shards": self.shards, "threads": self.threads,
                     "grid_images": self.grid_images}  # fmt: skip
-        bad = [f"{k}={v}" for k, v in positive.items() if v < 1]
-        if bad:
-            raise ConfigError(f"these must be positive: {', '.join(bad)}")
+        require("positive", positive)
 
     def _validate_victims(self) -> None:
         for name in ("cnn", "resnet"):
             v: DetectorConfig = getattr(self.victims, name)
+            v.model.check(f"victims.{name}.model")
             if v.checkpoint is None and (v.epochs < 1 or v.batch_size < 1 or v.lr <= 0):
                 raise ConfigError(f"victims.{name}: epochs, batch_size and lr must be positive")
             if v.checkpoint is None and self.data.image_size < 2 ** len(v.model.widths):

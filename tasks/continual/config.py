@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from fedray.platform.config import WorkloadConfig
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, require
 from fedray.platform.modules.config import MambaConfig
 
 Method = Literal["mambacl", "finetune", "heads", "ewc", "lwf", "replay"]
@@ -141,3 +141,21 @@ class ContinualConfig(WorkloadConfig):
             raise ConfigError("train.epochs, train.batch_size and mambacl.batch_size must be positive")
         if any(not 0 < m < 1 for m in self.train.milestones):
             raise ConfigError(f"train.milestones are fractions of the epochs in (0, 1), got {self.train.milestones}")
+        self._validate_sizes()
+
+    def _validate_sizes(self) -> None:
+        """Counts, rates and weights the training loops and baselines would turn into NaN, slices or hangs."""
+        m, t, p, b = self.model, self.train, self.pretrain, self.baselines
+        pretrain = {"pretrain.epochs": p.epochs, "pretrain.batch_size": p.batch_size, "pretrain.lr": p.lr}
+        if not p.enabled or p.checkpoint is not None:
+            pretrain = {}  # nothing is pre-trained here
+        require("positive", {"model.patch_size": m.patch_size, "model.d_model": m.d_model, "model.expand": m.expand,
+                             "model.d_state": m.d_state, "model.dt_rank": m.dt_rank, "model.d_conv": m.d_conv,
+                             "model.depth": m.depth, "model.delta_scale": m.delta_scale, "train.lr": t.lr,
+                             "train.head_lr": t.head_lr, "train.eval_batch_size": t.eval_batch_size,
+                             "train.threads": t.threads, "baselines.replay_per_class": b.replay_per_class,
+                             "baselines.lwf_temperature": b.lwf_temperature, **pretrain})  # fmt: skip
+        require("0 or more", {"train.weight_decay": t.weight_decay, "baselines.ewc_lambda": b.ewc_lambda,
+                              "baselines.lwf_lambda": b.lwf_lambda})  # fmt: skip
+        if not 0 < t.gamma <= 1:
+            raise ConfigError(f"train.gamma (the decay at each milestone) must lie in (0, 1], got {t.gamma}")

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from fedray.platform.config import load_config, to_yaml
-from fedray.platform.errors import DataError
+from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.io import load_arrays
 from fedray.platform.metrics.image import laplacian_variance_ratio, mean_quality
+from fedray.platform.modules.state import load_state_arrays
 from fedray.platform.plots import image_grid
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import Runtime
@@ -23,18 +24,28 @@ from fedray.tasks.distill.training import teacher_targets, train_student
 from fedray.tasks.sr.config import SRConfig
 from fedray.tasks.sr.data import load_images
 from fedray.tasks.sr.evaluate import super_resolve
+from fedray.tasks.sr.models import build_network
 from fedray.tasks.sr.run import test_set
 
 NOTES = ["[fedray] pixel-space ResShift teacher (no VQ autoencoder offline); sharpness by Laplacian variance ratio "
          "(CLIPIQA/MUSIQ weights unavailable offline)"]  # fmt: skip
 
 
-def _teacher(cfg: DistillConfig) -> tuple[str, dict[str, np.ndarray], Path]:
+def _teacher(cfg: DistillConfig) -> tuple[str, SRConfig, dict[str, np.ndarray], Path]:
+    """The teacher's config (text and parsed) and weights; a folder that is not an sr run with those weights, or
+    weights that do not fit its config, is a one-line error naming ``teacher.run_dir``."""
     run_dir = Path(cfg.teacher.run_dir)
     config_file, weights = run_dir / "config.yaml", run_dir / "checkpoints" / f"{cfg.teacher.method}.safetensors"
     if not config_file.is_file():
         raise DataError(f"teacher.run_dir={run_dir} holds no sr run (no config.yaml); run `fedray run sr` first")
-    return config_file.read_text(), load_arrays(weights), weights
+    text = config_file.read_text()
+    try:
+        tcfg = load_config(SRConfig, text=text)
+    except ConfigError as exc:
+        raise DataError(f"teacher.run_dir={run_dir}: its config.yaml is not an sr run's ({exc})") from None
+    state = load_arrays(weights)
+    load_state_arrays(build_network(tcfg, cfg.teacher.method), state, str(weights), "the run's config.yaml decides")
+    return text, tcfg, state, weights
 
 
 def _students(cfg: DistillConfig, runtime: Runtime, run_dir: RunDir, teacher_yaml: str, teacher_ref, images) -> tuple:
@@ -55,8 +66,7 @@ def _students(cfg: DistillConfig, runtime: Runtime, run_dir: RunDir, teacher_yam
 
 def run(cfg: DistillConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
-    teacher_yaml, teacher_state, teacher_path = _teacher(cfg)
-    tcfg = load_config(SRConfig, text=teacher_yaml)
+    teacher_yaml, tcfg, teacher_state, teacher_path = _teacher(cfg)
     images = load_images(tcfg.data)
     hr, _, cond = test_set(tcfg, images.test)
     if not cfg.resume:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from fedray.platform.config import WorkloadConfig
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, require
 from fedray.tasks.forensics.config import DetectorConfig, FacesConfig
 
 PRUNING_SCORES = ("bpfa", "weig", "roba", "random")
@@ -152,13 +152,12 @@ class FairnessConfig(WorkloadConfig):
             "faces.num_groups": self.faces.num_groups,
             "threads": self.threads,
         }
-        bad = [f"{k}={v}" for k, v in positive.items() if v < 1]
-        if bad:
-            raise ConfigError(f"these must be positive: {', '.join(bad)}")
+        require("positive", positive)
         if self.detector.lr <= 0:
             raise ConfigError(f"detector.lr must be positive, got {self.detector.lr}")
         if self.detector.checkpoint is None and self.detector.client is not None:
             raise ConfigError("detector.client names a client of a federated run: set detector.checkpoint to its run")
+        self.detector.model.check("detector.model")
         if self.faces.num_groups < 2 and self.faces.group_file is None:
             raise ConfigError(
                 f"faces.num_groups must be at least 2 (fairness compares groups), got {self.faces.num_groups}"

@@ -9,6 +9,7 @@ when every name is an integer.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,11 @@ def read_predictions(path: str | Path) -> Predictions:
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"predictions_csv {path} does not exist")
-    with open(path, newline="") as f:
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of the header
+    except UnicodeDecodeError as error:
+        raise DataError(f"predictions_csv {path} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]
         reader.fieldnames = header

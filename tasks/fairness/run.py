@@ -33,7 +33,10 @@ TABLE3 = ("DPD", "DEOdds", "AADPD", "AASTD", "URDPD")  # the columns of the pape
 
 def run(cfg: FairnessConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
-    run_dir.start_log()
+    if cfg.resume:  # the training records of the detectors it reuses; the evaluations are logged again
+        run_dir.keep_log(lambda record: record.get("stage") == "train")
+    else:
+        run_dir.start_log()
     summary = _from_csv(cfg) if cfg.predictions_csv is not None else _from_detector(cfg, runtime, run_dir)
     summary.update(runtime=runtime.mode, total_seconds=time.perf_counter() - started)
     _plot(run_dir, summary)

@@ -37,16 +37,24 @@ def _results_file(run_dir: RunDir, method: str) -> Path:
     return run_dir.path / "results" / f"{method}.json"
 
 
-def _finished(cfg: FERConfig, run_dir: RunDir) -> dict[str, dict[str, Any]]:
-    """On resume, the methods this run already trained and scored (checkpoint and results on disk)."""
+def _finished(cfg: FERConfig, run_dir: RunDir) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """On resume, the methods this run already trained and scored (checkpoint and results on disk), and the results
+    files that could not be read (those methods train again and overwrite them)."""
+    done: dict[str, dict[str, Any]] = {}
+    unreadable: list[str] = []
     if not cfg.resume:
-        return {}
-    done = {}
+        return done, unreadable
     for method in cfg.methods:
         file = _results_file(run_dir, method)
-        if file.is_file() and run_dir.checkpoint(method).is_file():
-            done[method] = {**json.loads(file.read_text()), "source": f"{run_dir.checkpoint(method)} (resumed)"}
-    return done
+        if not (file.is_file() and run_dir.checkpoint(method).is_file()):
+            continue
+        try:
+            saved = json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            unreadable.append(str(file))
+            continue
+        done[method] = {**saved, "source": f"{run_dir.checkpoint(method)} (resumed)"}
+    return done, unreadable
 
 
 def _train_and_score(
@@ -123,7 +131,7 @@ def run(cfg: FERConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
         run_dir.start_log()
     data = load_expressions(cfg)
     text, text_info = prompt_embeddings(cfg.text, run_dir.path, cfg.resume)
-    done = _finished(cfg, run_dir)
+    done, unreadable = _finished(cfg, run_dir)
     todo = [m for m in cfg.methods if m not in done]
     trained = _train_and_score(cfg, runtime, run_dir, data, text, todo) if todo else {}
     results = {m: done.get(m) or trained[m] for m in cfg.methods}
@@ -141,6 +149,8 @@ def run(cfg: FERConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
         "runtime": runtime.mode,
         "total_seconds": time.perf_counter() - started,
     }
+    if unreadable:
+        summary["unreadable_results_trained_again"] = unreadable
     _plot(run_dir, summary)
     _example_grid(run_dir, data)
     return summary

@@ -24,7 +24,7 @@ from fedray.clients.training import shuffled_batches, train_epochs
 from fedray.platform.data.config import ForgeryConfig
 from fedray.platform.data.forgery import draw_samples
 from fedray.platform.device import select_device
-from fedray.platform.errors import DataError
+from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.io import load_arrays, read_metadata, save_arrays, strip_wrapper_prefixes
 from fedray.platform.modules.build import build_model
 from fedray.platform.modules.config import ModelConfig
@@ -166,6 +166,8 @@ def load_detector(path: str | Path, client: int | None = None) -> tuple[nn.Modul
         return _load_federated(path, client)
     if not path.is_file():
         raise DataError(f"detector checkpoint {path} does not exist")
+    if client is not None:
+        raise ConfigError(f"detector.client={client} picks a client of a federated run directory; {path} is one file")
     return _load_file(path)
 
 

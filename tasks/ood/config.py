@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from fedray.platform.config import WorkloadConfig
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, require
 
 BUILTIN_SETS = ("digits_sheet", "sklearn_digits", "lfw", "textures", "uniform_noise", "gaussian_noise")
 DIGIT_SETS = ("digits_sheet", "sklearn_digits")  # not OOD when the ID data are digits themselves
@@ -204,9 +204,7 @@ class OODConfig(WorkloadConfig):
             "ood.noise_samples": self.ood.noise_samples,
             "threads": self.threads,
         }
-        bad = [f"{k}={v}" for k, v in positive.items() if v < 1]
-        if bad:
-            raise ConfigError(f"these must be positive: {', '.join(bad)}")
+        require("positive", positive)
 
     def _validate_diffusion(self) -> None:
         if not self.inference.t or any(not 1 <= t <= self.lfdn.timesteps for t in self.inference.t):

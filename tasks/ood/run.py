@@ -39,7 +39,6 @@ PAPER_LFDN_EPOCHS = 150
 
 def run(cfg: OODConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     started = time.perf_counter()
-    run_dir.start_log()
     res = {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus}
     widths, layers = list(cfg.encoder.widths), cfg.features.layers
     bounds = stage_bounds(widths, layers)
@@ -49,6 +48,7 @@ def run(cfg: OODConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
         if not ood.sets:
             reasons = "; ".join(f"{k}: {v}" for k, v in ood.skipped_sets.items())
             raise DataError(f"no OOD set could be built: {reasons}")
+        run_dir.start_log()  # once the inputs are there; a resume logs everything again (losses from the checkpoints)
         progress.advance({"ood_sets": len(ood.sets)})
 
         enc_state, enc_info = _encoder(cfg, runtime, run_dir, train.images, train.labels, train.num_classes)

@@ -16,6 +16,7 @@ import numpy as np
 
 from fedray.platform.config import to_yaml
 from fedray.platform.io import load_arrays, save_arrays
+from fedray.platform.modules.state import load_state_arrays
 from fedray.platform.plots import image_grid
 from fedray.platform.progress import StepProgress
 from fedray.platform.rundir import RunDir
@@ -27,7 +28,7 @@ from fedray.tasks.purify.data import load_slices
 from fedray.tasks.purify.metrics import quality, sampling_quality
 from fedray.tasks.purify.motion import corrupt_all
 from fedray.tasks.purify.sampling import DIFFUSION_METHODS, purify_shard
-from fedray.tasks.purify.training import train_ddpm, train_supervised
+from fedray.tasks.purify.training import ResidualRestorer, build_unet, train_ddpm, train_supervised
 
 NOTES = [
     "[fedray] motion simulated in k-space (rigid poses over segments of phase-encoding rows)",
@@ -53,6 +54,8 @@ def _train_models(cfg: PurifyConfig, runtime: Runtime, run_dir: RunDir, train: n
         source = given[name] or (str(own) if cfg.resume and own.is_file() else None)
         if source is not None:
             states[name], info[name] = load_arrays(source), {"source": source}
+            module = build_unet(cfg) if name == "ddpm" else ResidualRestorer(build_unet(cfg))
+            load_state_arrays(module, states[name], source, "model.* and data.image_size decide")  # refused up front
             continue
         train_ref = train_ref if train_ref is not None else runtime.put(train)
         pending[name] = runtime.submit(

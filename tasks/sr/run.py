@@ -13,6 +13,7 @@ import torch
 from fedray.platform.config import to_yaml
 from fedray.platform.io import load_arrays
 from fedray.platform.metrics.image import by_reference_quantile, mean_and_std, per_image_quality
+from fedray.platform.modules.state import load_state_arrays
 from fedray.platform.plots import image_grid
 from fedray.platform.rundir import RunDir
 from fedray.platform.runtime import Runtime
@@ -21,7 +22,7 @@ from fedray.platform.trained import collect_trained
 from fedray.tasks.sr.config import SRConfig
 from fedray.tasks.sr.data import degrade, load_images, random_crops, upsampled
 from fedray.tasks.sr.evaluate import super_resolve
-from fedray.tasks.sr.models import TRAINED_METHODS
+from fedray.tasks.sr.models import TRAINED_METHODS, build_network
 from fedray.tasks.sr.training import train_method
 
 NOTES = [
@@ -49,6 +50,8 @@ def trained_states(cfg: SRConfig, runtime: Runtime, run_dir: RunDir, images) -> 
         source = cfg.checkpoints.get(method) or (str(own) if cfg.resume and own.is_file() else None)
         if source is not None:
             states[method], info[method] = load_arrays(source), {"source": source}
+            # a file of another network or size is refused here, in one line, before any task starts
+            load_state_arrays(build_network(cfg, method), states[method], source, "model.* and data.hr_size decide")
             continue
         images_ref = images_ref if images_ref is not None else runtime.put(images)
         pending[method] = runtime.submit(

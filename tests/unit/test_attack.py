@@ -249,6 +249,7 @@ def test_perturbation_stats_on_a_hand_case():
         ("regions.fixed=[nose,chin]", "regions name boxes that regions.boxes lacks: \\['chin'\\]"),
         ("asma.eps=0", "asma.eps must lie in \\(0, 1\\]"),
         ("data.forgery.families=[blur,warp]", "data.forgery.families: unknown \\['warp'\\]"),
+        ("victims.resnet.model.widths=[8,0]", "victims.resnet.model.widths must be one or more positive"),
     ],
 )
 def test_bad_configs_are_one_line_errors(override: str, message: str):

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -78,11 +79,49 @@ def test_missing_and_malformed_files(tmp_path):
         (["model.shared=[]"], "model.shared is empty"),
         (["strategy=fedprox", "clients.prox_mu=0"], "strategy=fedprox needs clients.prox_mu > 0"),
         (["strategy=fedadam", "server.adam_betas=[0.9]"], "server.adam_betas must be two numbers"),
+        (["data.test_fraction=1.5"], "data.test_fraction must lie in (0, 1), got 1.5"),
+        (["data.alpha=0"], "data.alpha (the Dirichlet concentration) must be positive"),
+        (["data.image_size=0", "data.max_samples=0"], "these must be positive: data.image_size=0, data.max_samples=0"),
+        (["model.widths=[0]"], "model.widths must be one or more positive channel counts, got [0]"),
+        (["model.widths=[]"], "model.widths must be one or more positive channel counts, got []"),
+        (["model.pfr_loss_weights=[1,1]"], "model.pfr_loss_weights must be three weights"),
+        (["clients.momentum=-3"], "clients.momentum must lie in [0, 1)"),
+        (["clients.weight_decay=-1"], "clients.weight_decay and clients.head_epochs be 0 or more"),
+        (["server.max_update_norm=-5"], "these must be positive: server.max_update_norm=-5.0"),
+        (["clients.pool_size=0", "clients.startup_timeout_s=0"], "clients.pool_size=0, clients.startup_timeout_s"),
+        (["strategy=fedadam", "server.adam_tau=0"], "server.adam_tau=0.0"),
+        (["strategy=krum", "server.num_byzantine=-1"], "these must be 0 or more: server.num_byzantine=-1"),
+        (["run.name=.."], "run.name must be a plain folder name"),
+        (["run.name=a/b"], "run.name must be a plain folder name"),
+        (["cluster.num_cpus=0"], "cluster.num_cpus must be at least 1"),
     ],
 )
 def test_cross_field_validation(overrides, fragment):
-    with pytest.raises(ConfigError, match=fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
         load_config(FederatedConfig, None, overrides)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("server=5", "config key 'server' takes a mapping, got a single value: 5"),
+        ("server=[1,2]", "config key 'server' takes a mapping, got a list: [1, 2]"),
+        ("model.widths=5", "config key 'model.widths' takes a list, got a single value: 5"),
+        ("server.rounds=[1]", "config key 'server.rounds' takes a single value, got a list: [1]"),
+        ("server.=3", "override 'server.=3': the key 'server.' has an empty part between dots"),
+        ("server..rounds=3", "the key 'server..rounds' has an empty part between dots"),
+    ],
+)
+def test_a_value_of_the_wrong_shape_names_its_key(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(FederatedConfig, None, [override])
+
+
+def test_a_file_with_a_list_where_a_section_goes_names_the_section(tmp_path):
+    file = tmp_path / "c.yaml"
+    file.write_text("data: [1, 2]\n")
+    with pytest.raises(ConfigError, match=re.escape("config key 'data' takes a mapping, got a list: [1, 2]")):
+        load_config(FederatedConfig, file)
 
 
 def test_every_config_file_loads_against_its_schema():

@@ -142,6 +142,11 @@ def test_two_streams_differ_by_seed_and_report_spread(tmp_path: Path):
         ("streams=0", "streams must be at least 1"),
         ("train.milestones=[0.5,1.5]", "fractions of the epochs"),
         ("mambacl.normalise=true", "unknown config key 'mambacl.normalise'"),
+        ("baselines.replay_per_class=-5", "these must be positive: baselines.replay_per_class=-5"),
+        ("baselines.lwf_temperature=0", "these must be positive: baselines.lwf_temperature=0.0"),
+        ("baselines.ewc_lambda=-1", "these must be 0 or more: baselines.ewc_lambda=-1.0"),
+        ("train.gamma=0", r"train.gamma \(the decay at each milestone\) must lie in \(0, 1\]"),
+        ("model.depth=0", "these must be positive: model.depth=0"),
     ],
 )
 def test_bad_configs_are_one_line_errors(tmp_path: Path, override: str, message: str):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from fedray.cluster.federation_config import FederatedConfig
 from fedray.cluster.launch import resolve_config, run_workload
+from fedray.platform.config import to_yaml
 from fedray.platform.errors import ConfigError, DataError
+from fedray.platform.io import save_arrays
 from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion, resshift_sqrt_etas
 from fedray.platform.modules.discriminator import TimeAwareDiscriminator
 from fedray.tasks.distill import losses
@@ -103,3 +107,23 @@ def test_missing_teacher_and_bad_variants_are_one_line_errors(tmp_path: Path):
         run_workload("distill", cfg)
     with pytest.raises(ConfigError, match="unknown entries"):
         resolve_config("distill", overrides=["variants=[tad_sr,sinsr]"])
+
+
+def test_a_teacher_folder_that_is_not_a_fitting_sr_run_is_a_one_line_error(tmp_path: Path):
+    """Another workload's run, and an sr run whose weights do not fit its own config, are refused before any task
+    starts, naming the folder or the file."""
+    weights = {"x": np.zeros(2, dtype=np.float32)}
+    other = tmp_path / "fed"
+    save_arrays(other / "checkpoints" / "dit_sr.safetensors", weights)
+    (other / "config.yaml").write_text(to_yaml(FederatedConfig()))
+    misfit = tmp_path / "sr"
+    save_arrays(misfit / "checkpoints" / "dit_sr.safetensors", weights)
+    (misfit / "config.yaml").write_text(to_yaml(resolve_config("sr", overrides=SR_TINY)))
+    for folder, message in (
+        (other, f"teacher.run_dir={other}: its config.yaml is not an sr run's (unknown config key 'method'"),
+        (misfit, f"{misfit / 'checkpoints' / 'dit_sr.safetensors'} does not fit this model (the run's config.yaml"),
+    ):
+        cfg = resolve_config("distill", overrides=["cluster.mode=inline", f"run.root={tmp_path / 'runs'}",
+                                                   f"teacher.run_dir={folder}"])  # fmt: skip
+        with pytest.raises(DataError, match=re.escape(message)):
+            run_workload("distill", cfg)

@@ -27,6 +27,10 @@ def run(tmp_path: Path, *overrides: str) -> tuple[dict, Path]:
     return summary, run_dir.path
 
 
+def _log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> tuple[dict, Path]:
     return run(tmp_path_factory.mktemp("fairness"), "run.name=tiny")
@@ -75,8 +79,16 @@ def test_a_saved_detector_file_gives_the_same_numbers_and_resume_reuses_it(tiny_
     assert reused["source"]["kind"] == "file" and reused["pruning"] is None and reused["thresholds"] is None
     assert reused["headline"]["DPD"]["mean"] == summary["per_seed"][0]["headline"]["DPD"]
     assert reused["original"]["auc"]["mean"] == summary["per_seed"][0]["headline"]["auc"]
+    trained_log = [r for r in _log(path) if r["stage"] == "train"]
+    saved = {name: (path / name).read_bytes() for name in ("config.yaml", "metrics.jsonl")}
+    with pytest.raises(DataError, match="does not exist"):  # a fresh run of the same name, refused: nothing lost
+        run(path.parent.parent, "run.name=tiny", f"predictions_csv={tmp_path / 'absent.csv'}")
+    assert {name: (path / name).read_bytes() for name in saved} == saved
     resumed, _ = run(path.parent.parent, "run.name=tiny", "resume=true", "metrics.variant=paper")
     assert resumed["detector"]["0"]["note"] == "reused on resume"
+    log = _log(path)  # the reused detectors' training records stay; the evaluations are logged once, anew
+    assert [r for r in log if r["stage"] == "train"] == trained_log and trained_log
+    assert [r["seed"] for r in log if r["stage"] == "evaluate"] == [0, 1]
     assert resumed["headline"]["variant"] == "paper"
     same = json.dumps(resumed["original"]["fairness"]) == json.dumps(summary["original"]["fairness"])  # NaN == NaN
     assert same and resumed["original"]["auc"] == summary["original"]["auc"]
@@ -145,6 +157,7 @@ def test_metrics_from_a_predictions_csv(tmp_path: Path):
         ("label,method,group,score\n", "holds no rows"),
         ("label,method,group,score\n0,,a,0.2\n1,x,a,0.9\n", "at least two groups"),
         ("label,method,group,score\n0,,a,0.2\n1,x,b,0.9\n", r"2 cells have no samples"),
+        ("\ufefflabel,method,group,score\n0,,a,0.2\n1,x,a,0.9\n", "at least two groups"),  # BOM: header still read
     ],
 )
 def test_a_malformed_csv_is_one_line_naming_the_line(tmp_path: Path, text: str, fragment: str):
@@ -171,3 +184,13 @@ def test_bad_config_and_missing_files(tmp_path: Path):
         run(tmp_path, f"detector.checkpoint={tmp_path / 'missing.safetensors'}")
     with pytest.raises(DataError, match=r"predictions_csv .*absent.csv does not exist"):
         run(tmp_path, f"predictions_csv={tmp_path / 'absent.csv'}")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("label,method,group,score\n0,,Zürich,0.2\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"predictions_csv .*latin.csv is not UTF-8 text \(byte 29\)"):
+        run(tmp_path, f"predictions_csv={latin}")
+    with pytest.raises(ConfigError, match=r"detector.model.widths must be one or more positive"):
+        resolve_config("fairness", overrides=["detector.model.widths=[]"])
+    detector_file = tmp_path / "detector.safetensors"
+    detector_file.write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"detector.client=0 picks a client of a federated run directory"):
+        run(tmp_path, f"detector.checkpoint={detector_file}", "detector.client=0")

@@ -360,6 +360,14 @@ def test_resume_keeps_finished_methods_and_trains_the_added_one(tmp_path: Path, 
     assert resumed["results"]["linear_ce"]["source"] == "trained in this run"
     with pytest.raises(ConfigError, match="differs from"):
         _run(tmp_path, embeddings_file, "run.name=r", "train.epochs=3", "resume=true")
+    results = path / "results" / "linear_ce.json"
+    results.write_text(results.read_text()[:30])  # cut short: that method trains again and its results are rewritten
+    again, _ = _run(tmp_path, embeddings_file, "run.name=r", "methods=[text_ce,linear_ce]", "resume=true")
+    assert again["unreadable_results_trained_again"] == [str(results)]
+    assert again["results"]["linear_ce"]["source"] == "trained in this run"
+    assert again["results"]["linear_ce"]["accuracy"] == resumed["results"]["linear_ce"]["accuracy"]
+    assert json.loads(results.read_text())["accuracy"] == resumed["results"]["linear_ce"]["accuracy"]
+    assert again["results"]["text_ce"]["source"].endswith("(resumed)")
 
 
 def test_a_run_on_an_expression_folder(tmp_path: Path, expression_folder: Path, embeddings_file: Path):

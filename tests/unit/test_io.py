@@ -1,8 +1,11 @@
+import re
+
 import numpy as np
 import pytest
 
 from fedray.platform import io as fio
 from fedray.platform.errors import DataError
+from fedray.platform.rundir import RunDir
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -47,3 +50,20 @@ def test_strip_wrapper_prefixes():
 def test_save_json_handles_numpy(tmp_path):
     fio.save_json(tmp_path / "m.json", {"x": np.float32(0.5), "v": np.arange(2)})
     assert (tmp_path / "m.json").read_text().count("0.5") == 1
+
+
+def test_a_log_line_cut_short_at_the_end_is_left_out_and_one_in_the_middle_is_an_error(tmp_path):
+    run_dir = RunDir.create(tmp_path, "w", "r")
+    run_dir.start_log()
+    run_dir.log({"round": 1})
+    run_dir.log({"round": 2})
+    with open(run_dir.metrics_log, "a") as f:
+        f.write('{"round": 3, "los')  # the process died while appending
+    assert run_dir.records() == [{"round": 1}, {"round": 2}] and run_dir.read_log(5) == [{"round": 1}, {"round": 2}]
+    run_dir.keep_log(lambda r: r["round"] == 2)
+    assert run_dir.metrics_log.read_text() == '{"round": 2}\n'
+    text = '{"round": 1}\nnot json\n{"round": 3}\n'
+    run_dir.metrics_log.write_text(text)
+    with pytest.raises(DataError, match=re.escape(f"{run_dir.metrics_log}, line 2: not a JSON record")):
+        run_dir.read_log(5)
+    assert run_dir.metrics_log.read_text() == text

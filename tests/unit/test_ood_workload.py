@@ -102,7 +102,12 @@ def test_a_saved_encoder_is_reused_and_resume_rescores_identically(tiny_run, tmp
     for name in ("msp", "energy", "mahalanobis", "knn"):  # the same encoder gives the same baseline numbers
         assert reused["scores"][name] == summary["scores"][name]
     assert "ae_mfsim" not in reused["scores"] and reused["autoencoder"] is None
+    log = (path / "metrics.jsonl").read_text()
+    with pytest.raises(DataError, match="no OOD set could be built"):  # refused input: the saved log stays whole
+        run(path.parent.parent, "run.name=tiny", "resume=true", "ood.sets=[]", f"ood.folders=[{tmp_path / 'none'}]")
+    assert (path / "metrics.jsonl").read_text() == log
     resumed, _ = run(path.parent.parent, "run.name=tiny", "resume=true", "inference.t=[3]")
+    assert (path / "metrics.jsonl").read_text().count('"stage": "lfdn"') == log.count('"stage": "lfdn"') > 0
     assert (
         resumed["lfdn"]["source"].endswith("lfdn.safetensors")
         and resumed["lfdn"]["losses"] == summary["lfdn"]["losses"]

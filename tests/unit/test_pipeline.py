@@ -59,6 +59,7 @@ def test_steps_run_in_dependency_order_and_receive_the_run_directories_they_need
         ),
         ({}, "a pipeline needs at least one step"),
         ({"a": {"workload": "federated", "nedes": []}}, "unknown config key 'steps.a.nedes'"),
+        (["a", "b"], "config key 'steps' takes a mapping, got a list: ['a', 'b']"),
     ],
 )
 def test_malformed_pipelines_are_one_line_errors(tmp_path, steps, message):
@@ -109,3 +110,16 @@ def test_a_failed_step_skips_its_dependents_and_resume_reuses_completed_steps(tm
     assert status == {"ok": "reused", "broken": "completed", "after": "completed"}
     assert ok_metrics.stat().st_mtime_ns == written
     assert summary["steps"]["ok"]["metrics"]["workload"] == "federated"
+
+
+def test_a_completed_step_whose_results_are_unreadable_runs_again(tmp_path):
+    file = _write(tmp_path / "p.yaml", {"ok": {"workload": "federated", "overrides": FAST}})
+    args = ["pipeline", str(file), f"run.root={tmp_path / 'runs'}", "cluster.mode=inline"]
+    assert main(args) == 0
+    summary_file = tmp_path / "runs" / "pipelines" / "demo" / "default" / "pipeline.json"
+    metrics = Path(json.loads(summary_file.read_text())["steps"]["ok"]["run_dir"]) / "metrics.json"
+    metrics.write_text(metrics.read_text()[:40])  # cut short
+    assert main([*args, "resume=true"]) == 0
+    step = json.loads(summary_file.read_text())["steps"]["ok"]
+    assert step["status"] == "completed" and step["note"] == f"{metrics} is missing or unreadable: the step runs again"
+    assert json.loads(metrics.read_text())["workload"] == "federated"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.errors import ConfigError, DataError
+from fedray.platform.io import save_arrays
 from fedray.platform.metrics.image import error_split
 from fedray.platform.modules.diffusion.gaussian import GaussianDiffusion
 from fedray.platform.modules.diffusion.schedules import beta_schedule, space_timesteps
@@ -249,4 +251,9 @@ def test_purify_workload_end_to_end_and_resume_reuses_outputs(tmp_path: Path):
 def test_a_missing_weights_file_is_a_one_line_error(tmp_path: Path):
     overrides = [*TINY, f"run.root={tmp_path}", "methods=[pfad]", f"train.ddpm_checkpoint={tmp_path}/none.safetensors"]
     with pytest.raises(DataError, match="checkpoint not found"):
+        run_workload("purify", resolve_config("purify", overrides=overrides))
+    misfit = tmp_path / "misfit.safetensors"
+    save_arrays(misfit, {"x": np.zeros(2, dtype=np.float32)})
+    overrides = [*TINY, f"run.root={tmp_path}", "methods=[pfad]", f"train.ddpm_checkpoint={misfit}"]
+    with pytest.raises(DataError, match=re.escape(f"{misfit} does not fit this model (model.* and data.image_size")):
         run_workload("purify", resolve_config("purify", overrides=overrides))

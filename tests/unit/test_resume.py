@@ -7,7 +7,7 @@ import pytest
 
 from fedray.clients.state_store import ClientStateStore
 from fedray.cluster.launch import resolve_config, run_workload
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.io import load_arrays
 
 
@@ -80,3 +80,26 @@ def test_resume_refuses_a_changed_experiment_and_a_missing_run(tiny_overrides):
         _run(tiny_overrides, "run.name=never", "resume=true")
     resumed, _ = _run(tiny_overrides, "run.name=r", "resume=true", "server.rounds=2", "server.eval_every=2")
     assert resumed["rounds_completed"] == 2  # rounds and evaluation interval may change
+
+
+def test_resume_after_a_log_line_cut_short(tiny_overrides):
+    """A driver killed while appending a round's record leaves half a line; resume drops it and goes on."""
+    whole, _ = _run(tiny_overrides, "run.name=whole-torn", "server.rounds=3")
+    _, run_dir = _run(tiny_overrides, "run.name=torn", "server.rounds=2")
+    with open(run_dir.metrics_log, "a") as f:
+        f.write('{"round": 3, "train_lo')
+    resumed, _ = _run(tiny_overrides, "run.name=torn", "server.rounds=3", "resume=true")
+    assert [r["round"] for r in run_dir.records()] == [1, 2, 3]
+    assert _metrics(resumed) == _metrics(whole)
+
+
+def test_a_refused_run_leaves_the_earlier_run_of_the_same_name_resumable(tiny_overrides, tmp_path):
+    """A fresh run whose data folder is missing fails in one line; the earlier run keeps its config.yaml, its log and
+    its client states, and resumes."""
+    _, run_dir = _run(tiny_overrides, "run.name=kept", "server.rounds=2")
+    files = {p: p.read_bytes() for p in run_dir.path.rglob("*") if p.is_file() and p.name != "metrics.json"}
+    with pytest.raises(DataError, match="is not a directory"):
+        _run(tiny_overrides, "run.name=kept", "data.name=folder", f"data.path={tmp_path / 'missing'}")
+    assert {p: p.read_bytes() for p in files} == files
+    resumed, _ = _run(tiny_overrides, "run.name=kept", "server.rounds=3", "resume=true")
+    assert resumed["resumed_from_round"] == 2 and resumed["rounds_completed"] == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.config import load_config
 from fedray.platform.data.natural import folder_images
 from fedray.platform.errors import ConfigError, DataError
+from fedray.platform.io import save_arrays
 from fedray.platform.metrics.image import by_reference_quantile, rgb_and_y_quality
 from fedray.tasks.sr.config import SRConfig, SRData
 from fedray.tasks.sr.data import bicubic, degrade, random_crops
@@ -131,6 +133,11 @@ def test_a_corrupt_weights_file_is_a_one_line_error(tmp_path: Path):
     bad.write_bytes(b"garbage")
     overrides = [*TINY, f"run.root={tmp_path}", "methods=[regression]", f"checkpoints={{regression: {bad}}}"]
     with pytest.raises(DataError, match="cannot read checkpoint"):
+        run_workload("sr", resolve_config("sr", overrides=overrides))
+    misfit = tmp_path / "misfit.safetensors"
+    save_arrays(misfit, {"x": np.zeros(2, dtype=np.float32)})
+    overrides = [*TINY, f"run.root={tmp_path}", "methods=[dit_sr]", f"checkpoints={{dit_sr: {misfit}}}"]
+    with pytest.raises(DataError, match=re.escape(f"{misfit} does not fit this model (model.* and data.hr_size")):
         run_workload("sr", resolve_config("sr", overrides=overrides))
 
 
