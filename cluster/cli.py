@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from fedray.platform.errors import FedrayError
 from fedray.platform.registry import WORKLOADS
@@ -19,6 +19,19 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workload", help="workload name (see `fedray list`)")
     parser.add_argument("--config", metavar="FILE", help="YAML file merged onto the workload's defaults")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="omegaconf dotlist overrides")
+
+
+def _int_within(low: int, high: int | None, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high] (no upper bound when ``high`` is None)."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            bound = f"{low}-{high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{what} is {bound}, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,22 +60,23 @@ def _add_link_args(parser: argparse.ArgumentParser, ca_help: str) -> None:
 def _add_flower_commands(sub: argparse._SubParsersAction) -> None:
     creds = sub.add_parser("credentials", help="make a CA, the SuperLink's certificate and silo key pairs")
     creds.add_argument("out", help="folder to write them to")
-    creds.add_argument("--silos", type=int, default=3, help="key pairs to make: silo0.key/.pub, ...")
+    tcp_port, count = _int_within(1, 65535, "a port"), _int_within(0, None, "the number of silos")
+    creds.add_argument("--silos", type=count, default=3, help="key pairs to make: silo0.key/.pub, ...")
     creds.add_argument("--host", action="append", help="name or address the SuperLink is reached at (repeatable)")
     serve = sub.add_parser("serve", help="run a federation across silos: a Flower SuperLink with fedray's server")
     _add_config_args(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address the SuperLink listens on")
-    serve.add_argument("--port", type=int, default=9093)
+    serve.add_argument("--port", type=tcp_port, default=9093)
     serve.add_argument("--credentials", metavar="DIR", help="folder with ca.crt, server.pem, server.key")
     serve.add_argument("--authorized-keys", metavar="DIR", help="folder of the silos' <name>.pub keys to register")
     serve.add_argument("--home", default=".fedray-flower", help="the SuperLink's state and logs")
     serve.add_argument("--insecure", action="store_true", help="no TLS and no SuperNode authentication (loopback)")
     join = sub.add_parser("join", help="join a federation as one silo: a Flower SuperNode with fedray's client")
     join.add_argument("--superlink", required=True, metavar="HOST:PORT")
-    join.add_argument("--client-id", type=int, required=True)
+    join.add_argument("--client-id", type=_int_within(0, None, "a client id"), required=True)
     join.add_argument("--key", metavar="FILE", help="this silo's private key (registered by the server operator)")
     join.add_argument("--state-dir", default=".fedray-silo", help="where this silo keeps its personal state")
-    join.add_argument("--port", type=int, default=9094, help="the SuperNode's local port for its ClientApp")
+    join.add_argument("--port", type=tcp_port, default=9094, help="the SuperNode's local port for its ClientApp")
     join.add_argument("--retry-s", type=float, default=120.0, help="keep restarting a refused SuperNode this long")
     _add_link_args(join, "the CA certificate that signed the SuperLink's certificate")
     join.add_argument("overrides", nargs="*", metavar="key=value", help="this silo's overrides, e.g. data.path=...")
@@ -117,11 +131,12 @@ def _flower(args: argparse.Namespace) -> int:
     import signal
     from pathlib import Path
 
-    from fedray.cluster import flower_deploy
+    from fedray.cluster import flower_deploy, flower_inputs
     from fedray.cluster.credentials import make_credentials
     from fedray.cluster.launch import check_resumable, resolve_config
 
     if args.command == "credentials":
+        flower_inputs.check_new_credentials(Path(args.out), args.silos)
         print(f"credentials: {make_credentials(args.out, args.silos, args.host)}")
         return 0
     # serve and join own Flower processes in sessions of their own: on SIGTERM, unwind so that they are stopped too
@@ -136,19 +151,27 @@ def _flower(args: argparse.Namespace) -> int:
         check_resumable(args.workload, cfg)
         credentials = None if args.insecure else Path(args.credentials)
         ca = None if credentials is None else credentials / "ca.crt"
-        keys = sorted(Path(args.authorized_keys).glob("*.pub")) if args.authorized_keys else []
+        if credentials is not None:  # every file checked before the SuperLink starts
+            flower_inputs.check_server_credentials(credentials)
+        keys = flower_inputs.authorized_keys(Path(args.authorized_keys)) if credentials is not None else []
+        home = flower_inputs.check_writable_folder(Path(args.home), "--home")
         link = flower_deploy.Link(args.host, args.port, ca)
-        summary = flower_deploy.serve(cfg, link, credentials, keys, Path(args.home))
+        summary = flower_deploy.serve(cfg, link, credentials, keys, home)
         print(f"results: {summary['run_dir']}  (metrics.json, metrics.jsonl, checkpoints/, plots/)")
         return 0
     if args.ca is None and not args.insecure:
         raise FedrayError("join needs --ca FILE (the federation's CA certificate), or --insecure on a trusted loopback")
-    host, _, port = args.superlink.rpartition(":")
-    if not host or not port.isdigit():
-        raise FedrayError(f"--superlink must look like HOST:PORT, got {args.superlink!r}")
-    link = flower_deploy.Link(host, int(port), None if args.insecure else Path(args.ca))
+    host, port = flower_inputs.superlink_address(args.superlink)
+    ca = None if args.insecure else Path(args.ca)
+    if ca is not None:
+        flower_inputs.certificate(ca, "--ca")
     key = Path(args.key) if args.key else None
-    return flower_deploy.join(link, args.client_id, key, Path(args.state_dir), args.port, args.overrides, args.retry_s)
+    if key is not None:
+        flower_inputs.check_silo_key(key)
+    resolve_config("federated", None, args.overrides)  # a silo's own overrides, checked before it joins
+    state_dir = flower_inputs.check_writable_folder(Path(args.state_dir), "--state-dir")
+    link = flower_deploy.Link(host, port, ca)
+    return flower_deploy.join(link, args.client_id, key, state_dir, args.port, args.overrides, args.retry_s)
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

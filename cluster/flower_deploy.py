@@ -79,22 +79,27 @@ class Link:
         return f"{self.host}:{self.port}"
 
 
-def wait_until_healthy(link: Link, proc: subprocess.Popen | None, timeout_s: float = 60.0) -> None:
-    """Poll the SuperLink's ``/health`` endpoint (over TLS, checking its certificate against the CA)."""
+def wait_until_healthy(
+    link: Link, proc: subprocess.Popen | None, timeout_s: float = 60.0, log: Path | None = None
+) -> None:
+    """Poll the SuperLink's ``/health`` endpoint (over TLS, checking its certificate against the CA); a SuperLink
+    that exits or never answers is a one-line error with the last reason seen and where its log is."""
     scheme = "http" if link.ca is None else "https"
     context = None if link.ca is None else ssl.create_default_context(cafile=str(link.ca))
+    see = f"; see {log}" if log is not None else ""
+    last = "no answer"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise FedrayError(f"the SuperLink exited with status {proc.returncode} while starting")
+            raise FedrayError(f"the SuperLink exited with status {proc.returncode} while starting{see}")
         try:
             with urllib.request.urlopen(f"{scheme}://{link.address}/health", context=context, timeout=2) as reply:
                 if reply.status == 200:
                     return
-        except OSError:
-            pass
+        except OSError as exc:  # refused while it starts; a certificate the CA does not vouch for stays
+            last = str(getattr(exc, "reason", exc)) or type(exc).__name__
         time.sleep(0.5)
-    raise FedrayError(f"the SuperLink at {link.address} did not answer within {timeout_s:g} s")
+    raise FedrayError(f"the SuperLink at {link.address} did not answer within {timeout_s:g} s (last: {last}){see}")
 
 
 def start_superlink(link: Link, credentials: Path | None, home: Path, authenticate: bool) -> subprocess.Popen:
@@ -223,7 +228,7 @@ def serve(
         raise FedrayError("no silo public keys to register (--authorized-keys DIR with <silo>.pub files)")
     superlink = start_superlink(link, credentials, home, authenticate=credentials is not None)
     try:
-        wait_until_healthy(link, superlink)
+        wait_until_healthy(link, superlink, log=home / "superlink.log")
         write_connection(home / "cli", link)
         if credentials is not None:
             nodes = register_silos(home / "cli", authorized_keys)

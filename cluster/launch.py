@@ -9,7 +9,7 @@ from typing import Any
 
 from fedray.cluster.runtime import open_runtime
 from fedray.platform.config import WorkloadConfig, load_config, resume_differences, to_yaml
-from fedray.platform.errors import ConfigError, FedrayError
+from fedray.platform.errors import ConfigError
 from fedray.platform.io import atomic_write
 from fedray.platform.registry import get_workload
 from fedray.platform.rundir import RunDir
@@ -64,14 +64,14 @@ def _file_times(folder: Path) -> dict[Path, int]:
 
 @contextmanager
 def _kept_if_refused(run_dir: RunDir) -> Iterator[None]:
-    """A run refused for its input (a :class:`FedrayError`: a missing data folder, an unreadable checkpoint) before
-    it wrote anything of its own gives an earlier run of the same name back its ``config.yaml`` and metrics log, so
-    that run can still be resumed and read."""
+    """A run that stops before it wrote anything of its own (refused for its input — a missing data folder, an
+    unreadable checkpoint — or failing, or interrupted) gives an earlier run of the same name back its
+    ``config.yaml`` and metrics log, so that run can still be resumed and read."""
     kept = {p: p.read_bytes() for p in (run_dir.config_file, run_dir.metrics_log) if p.is_file()}
     before = _file_times(run_dir.path)
     try:
         yield
-    except FedrayError:
+    except BaseException:
         after = _file_times(run_dir.path)
         written = {p for p, t in after.items() if before.get(p) != t} - {run_dir.config_file, run_dir.metrics_log}
         log = run_dir.metrics_log.read_bytes() if run_dir.metrics_log.is_file() else b""

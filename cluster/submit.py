@@ -58,6 +58,8 @@ def submit(
 ) -> int:
     """Submit, then (``wait``) stream the logs until the job ends; 0 when it succeeded, 1 otherwise."""
     resolve_config(workload, config_file, overrides)
+    if "://" not in address:  # without a scheme Ray reads it as a cluster address and waits for its GCS
+        raise FedrayError(f"--address must be the Jobs API's URL, e.g. http://127.0.0.1:8265; got {address!r}")
     if not Path(working_dir).is_dir():
         raise FedrayError(f"working directory not found: {working_dir}")
     from ray.job_submission import JobStatus, JobSubmissionClient

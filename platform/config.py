@@ -24,7 +24,7 @@ from omegaconf.errors import (
 )
 from yaml import YAMLError
 
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, require
 
 RuntimeMode = Literal["inline", "local", "address"]
 
@@ -103,12 +103,36 @@ def check_placement(cfg: WorkloadConfig) -> None:
         )
 
 
-def check_known(key: str, chosen: Iterable[str], known: Iterable[str]) -> None:
-    """A ConfigError naming the entries of list ``key`` that are not in ``known`` (and the valid ones)."""
-    known = list(known)
+def check_known(key: str, chosen: Iterable[str], known: Iterable[str], empty_ok: bool = False) -> None:
+    """A ConfigError naming the entries of list ``key`` that are not in ``known`` (and the valid ones), or saying
+    that it lists one twice or (unless ``empty_ok``) nothing: a run over no methods would report nothing."""
+    known, chosen = list(known), list(chosen)
     unknown = sorted(set(chosen) - set(known))
     if unknown:
         raise ConfigError(f"{key} has unknown entries {unknown}; choose from {', '.join(known)}")
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError(f"{key} lists an entry twice: {chosen}")
+    if not chosen and not empty_ok:
+        raise ConfigError(f"{key} is empty; choose from {', '.join(known)}")
+
+
+_COUNTS = ("steps", "base_steps", "epochs", "batch_size", "log_every", "threads")
+_RATES = ("lr", "base_lr")
+
+
+def check_training(prefix: str, section: Any) -> None:
+    """The usual training keys of a config section, those it has: counts and learning rates positive, ``min_lr``
+    and ``weight_decay`` 0 or more with ``min_lr`` ≤ ``lr``, ``warmup`` at most ``steps``, ``ema`` in [0, 1)
+    (a decay of 1 never leaves the initial weights)."""
+    values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+    require("positive", {f"{prefix}.{n}": values[n] for n in (*_COUNTS, *_RATES) if n in values})
+    require("0 or more", {f"{prefix}.{n}": values[n] for n in ("min_lr", "weight_decay", "warmup") if n in values})
+    if "min_lr" in values and values["min_lr"] > values["lr"]:
+        raise ConfigError(f"{prefix}.min_lr={values['min_lr']} must not exceed {prefix}.lr={values['lr']}")
+    if "warmup" in values and "steps" in values and values["warmup"] > values["steps"]:
+        raise ConfigError(f"{prefix}.warmup={values['warmup']} is longer than {prefix}.steps={values['steps']}")
+    if values.get("ema") is not None and not 0 <= values["ema"] < 1:
+        raise ConfigError(f"{prefix}.ema (the weights' moving-average decay) must lie in [0, 1), got {values['ema']}")
 
 
 C = TypeVar("C", bound=WorkloadConfig)

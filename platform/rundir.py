@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from fedray.platform.errors import DataError
+from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.io import atomic_write, json_line, save_arrays, save_json
 
 
@@ -26,8 +26,11 @@ class RunDir:
     @classmethod
     def create(cls, root: str | Path, workload: str, name: str) -> RunDir:
         path = Path(root) / workload / name
-        (path / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (path / "plots").mkdir(parents=True, exist_ok=True)
+        try:
+            (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (path / "plots").mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError, PermissionError) as error:
+            raise ConfigError(f"run.root={root}: cannot make the run folder {path} ({error.strerror})") from None
         return cls(path)
 
     @property

@@ -41,6 +41,9 @@ def _read_split(
 ) -> tuple[ImageArrays, SkippedImages]:
     dirs = [(label, directory / cls) for label, cls in enumerate(classes)]
     images, labels, skipped = read_labelled_dirs(dirs, directory, channels, size)
+    empty = [cls for label, cls in enumerate(classes) if not (labels == label).any()]
+    if empty:
+        raise DataError(f"class folders with no readable image in {directory}: {', '.join(empty)}; fill or remove them")
     return ImageArrays(images, labels, len(classes), name), skipped
 
 

@@ -75,12 +75,16 @@ def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"unsupported pixel array of shape {image.shape}")
 
 
-def read_image(path: Path, channels: int, size: int) -> np.ndarray:
-    """One image as float32 ``[channels, size, size]`` in [0, 1]; raises whatever decoding a bad file raises."""
+def decode_image(path: Path) -> np.ndarray:
+    """The file's pixels as decoded; raises whatever decoding a bad file raises."""
     with warnings.catch_warnings():  # imageio announces plugin deprecations while it probes a bad file's format
         warnings.simplefilter("ignore", DeprecationWarning)
-        decoded = skio.imread(path)
-    pixels = as_channels(decoded, channels)
+        return skio.imread(path)
+
+
+def read_image(path: Path, channels: int, size: int) -> np.ndarray:
+    """One image as float32 ``[channels, size, size]`` in [0, 1]; raises whatever decoding a bad file raises."""
+    pixels = as_channels(decode_image(path), channels)
     pixels = resize(pixels, (size, size), order=1, anti_aliasing=True)
     return np.clip(pixels, 0, 1).transpose(2, 0, 1).astype(np.float32)
 
@@ -127,13 +131,24 @@ def read_metadata(root: Path, file: Path) -> list[FolderSample]:
     header = [name.strip().lower() for name in rows[0]]
     if "path" not in header:
         raise DataError(f"{file} has no 'path' column (header: {', '.join(header)}); add one, relative to {root}")
-    samples = []
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if twice:
+        raise DataError(f"{file} names the columns {', '.join(twice)} more than once")
+    samples: list[FolderSample] = []
+    first_line: dict[Path, int] = {}
+    inside = root.resolve()
     for line, values in enumerate(rows[1:], start=2):
         row = {name: value.strip() for name, value in zip(header, values, strict=False)}  # short rows: empty cells
         if not any(row.values()):
             continue
         if not row.get("path"):
             raise DataError(f"{file} line {line} has no path")
+        where = (root / row["path"]).resolve()
+        if not where.is_relative_to(inside):
+            raise DataError(f"{file} line {line}: {row['path']!r} is not inside {root}; paths are relative to it")
+        if where in first_line:
+            raise DataError(f"{file} line {line} lists {row['path']!r} again (first on line {first_line[where]})")
+        first_line[where] = line
         text = row.get("label", "").lower()
         label = LABEL_VALUES.get(text) if text else _label_from_path(row["path"])
         if label is None and text:
@@ -220,6 +235,9 @@ def _check_settings(cfg: DataConfig) -> Path:
 
 def _samples(root: Path, cfg: DataConfig, num_clients: int) -> list[FolderSample]:
     metadata = root / cfg.folder.metadata
+    default = DataConfig().folder.metadata
+    if cfg.folder.metadata != default and not metadata.is_file():  # named on purpose: not an optional default
+        raise DataError(f"data.folder.metadata={cfg.folder.metadata}: {metadata} does not exist")
     samples = read_metadata(root, metadata) if metadata.is_file() else list_samples(root)
     if not samples:
         source = f"{metadata} lists" if metadata.is_file() else f"{root}/real and {root}/fake hold"

@@ -89,12 +89,19 @@ def load_dataset(cfg: DataConfig, seed: int) -> ImageArrays:
 
 
 def _split_arrays(images: np.ndarray, labels: np.ndarray, test_fraction: float, seed: int):
-    train, test = train_test_split(
-        np.arange(len(labels)),
-        test_size=test_fraction,
-        stratify=labels,
-        random_state=derive_seed(seed, "split") % 2**32,
-    )
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) and counts.min() < 2:
+        scarce = [int(c) for c in classes[counts < 2]]
+        raise DataError(f"classes {scarce} have fewer than 2 images: a stratified train/test split needs 2 of each")
+    try:
+        train, test = train_test_split(
+            np.arange(len(labels)),
+            test_size=test_fraction,
+            stratify=labels,
+            random_state=derive_seed(seed, "split") % 2**32,
+        )
+    except ValueError as error:  # a test fraction too small (or large) to hold every class
+        raise DataError(f"cannot split {len(labels)} images of {len(classes)} classes: {error}") from None
     return (images[np.sort(train)], labels[np.sort(train)]), (images[np.sort(test)], labels[np.sort(test)])
 
 

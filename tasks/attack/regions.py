@@ -61,9 +61,7 @@ def chosen_masks(chosen: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 
 def _read_folder(root: Path) -> np.ndarray:
-    from skimage.io import imread
-
-    from fedray.platform.data.folder import as_channels, find_images
+    from fedray.platform.data.folder import as_channels, decode_image, find_images
 
     paths = find_images(root)
     if not paths:
@@ -71,9 +69,10 @@ def _read_folder(root: Path) -> np.ndarray:
     masks = []
     for path in paths:
         try:
-            masks.append(as_channels(imread(path), 1)[..., 0])
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise DataError(f"regions.mask_file: cannot read {path} ({exc})") from None
+            masks.append(as_channels(decode_image(path), 1)[..., 0])
+        except Exception as exc:  # noqa: BLE001 - decoders raise many types for bad bytes; each means this file
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DataError(f"regions.mask_file: cannot read {path} ({reason})") from None
     shapes = {m.shape for m in masks}
     if len(shapes) != 1:
         raise DataError(f"regions.mask_file={root}: masks differ in size ({sorted(shapes)})")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig, check_known
-from fedray.platform.errors import ConfigError
+from fedray.platform.config import WorkloadConfig, check_known, check_training
+from fedray.platform.errors import ConfigError, require
 from fedray.platform.modules.config import UNetConfig
 
 # Trained variants: the method, the single-K/V baseline over concatenated tokens (no fusion block, no control
@@ -141,6 +141,9 @@ class ComposeConfig(WorkloadConfig):
 
     def validate(self) -> None:
         check_known("methods", self.methods, METHODS)
+        require("positive", {"data.image_size": self.data.image_size})
+        if not self.cross_attention_resolutions:
+            raise ConfigError("cross_attention_resolutions is empty: the tokens would reach no layer of the UNet")
         stray = sorted(set(self.train.checkpoints) - set(TRAINED_METHODS))
         if stray:
             raise ConfigError(f"train.checkpoints names {stray}; only {', '.join(TRAINED_METHODS)} are trained")
@@ -174,3 +177,11 @@ class ComposeConfig(WorkloadConfig):
             raise ConfigError("data.train_triplets, data.test_triplets, train.batch_size and shards must be positive")
         if min(self.train.steps, self.train.base_steps, self.tokens.encoder_steps) < 1:
             raise ConfigError("train.steps, train.base_steps and tokens.encoder_steps must be positive")
+        check_training("train", self.train)
+        t = self.tokens
+        require("positive", {"tokens.dim": t.dim, "tokens.heads": t.heads, "tokens.encoder_lr": t.encoder_lr,
+                             "diffusion.steps": self.diffusion.steps})  # fmt: skip
+        require("0 or more", {"diffusion.guidance": self.diffusion.guidance})
+        if not 0 <= self.diffusion.eta <= 1:
+            raise ConfigError(f"diffusion.eta (DDIM's noise: 0 deterministic, 1 DDPM-like) must lie in [0, 1], "
+                              f"got {self.diffusion.eta}")  # fmt: skip

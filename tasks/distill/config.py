@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig, check_known
-from fedray.platform.errors import ConfigError
+from fedray.platform.config import WorkloadConfig, check_known, check_training
+from fedray.platform.errors import ConfigError, require
 
 VARIANTS = ("tad_sr", "reg_only", "reg_sds", "reg_hsd")
 REFERENCES = ("teacher", "teacher_one_step", "bicubic")
@@ -76,7 +76,10 @@ class DistillConfig(WorkloadConfig):
     num_gpus: float = 0.0
 
     def validate(self) -> None:
-        for key, chosen, known in (("variants", self.variants, VARIANTS), ("references", self.references, REFERENCES)):
-            check_known(key, chosen, known)
+        check_known("variants", self.variants, VARIANTS)
+        check_known("references", self.references, REFERENCES, empty_ok=True)
         if self.train.steps < 1 or self.train.batch_size < 1 or self.losses.hsd_steps < 1:
             raise ConfigError("train.steps, train.batch_size and losses.hsd_steps must be positive")
+        check_training("train", self.train)
+        require("positive", {"losses.c_dim": self.losses.c_dim})
+        require("0 or more", {"losses.hsd_weight": self.losses.hsd_weight, "losses.gan_weight": self.losses.gan_weight})

@@ -43,6 +43,11 @@ def _teacher(cfg: DistillConfig) -> tuple[str, SRConfig, dict[str, np.ndarray], 
         tcfg = load_config(SRConfig, text=text)
     except ConfigError as exc:
         raise DataError(f"teacher.run_dir={run_dir}: its config.yaml is not an sr run's ({exc})") from None
+    if cfg.losses.hsd_steps > tcfg.resshift.steps:
+        raise ConfigError(
+            f"losses.hsd_steps={cfg.losses.hsd_steps} re-noises further than the teacher's {tcfg.resshift.steps} steps "
+            f"(teacher.run_dir={run_dir})"
+        )
     state = load_arrays(weights)
     load_state_arrays(build_network(tcfg, cfg.teacher.method), state, str(weights), "the run's config.yaml decides")
     return text, tcfg, state, weights

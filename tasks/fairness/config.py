@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig
+from fedray.platform.config import WorkloadConfig, check_training
 from fedray.platform.errors import ConfigError, require
 from fedray.tasks.forensics.config import DetectorConfig, FacesConfig
 
@@ -153,8 +153,7 @@ class FairnessConfig(WorkloadConfig):
             "threads": self.threads,
         }
         require("positive", positive)
-        if self.detector.lr <= 0:
-            raise ConfigError(f"detector.lr must be positive, got {self.detector.lr}")
+        check_training("detector", self.detector)
         if self.detector.checkpoint is None and self.detector.client is not None:
             raise ConfigError("detector.client names a client of a federated run: set detector.checkpoint to its run")
         self.detector.model.check("detector.model")
@@ -163,6 +162,8 @@ class FairnessConfig(WorkloadConfig):
                 f"faces.num_groups must be at least 2 (fairness compares groups), got {self.faces.num_groups}"
             )
         rates = self.pruning.rates_percent
+        if self.pruning.enabled and not (rates and self.pruning.scores):
+            raise ConfigError("pruning.enabled needs pruning.rates_percent and pruning.scores (or set it false)")
         if any(not 0 < r < 100 for r in rates):
             raise ConfigError(f"pruning.rates_percent must lie in (0, 100), got {rates}")
         for key, chosen, known in (

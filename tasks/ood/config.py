@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig
+from fedray.platform.config import WorkloadConfig, check_training
 from fedray.platform.errors import ConfigError, require
 
 BUILTIN_SETS = ("digits_sheet", "sklearn_digits", "lfw", "textures", "uniform_noise", "gaussian_noise")
@@ -213,8 +213,10 @@ class OODConfig(WorkloadConfig):
             )
         if len(set(self.inference.t)) != len(self.inference.t):
             raise ConfigError(f"inference.t lists a step twice: {self.inference.t}")
-        if self.inference.eta < 0:
-            raise ConfigError(f"inference.eta must be non-negative, got {self.inference.eta}")
+        if not 0 <= self.inference.eta <= 1:
+            raise ConfigError(f"inference.eta (DDIM's noise) must lie in [0, 1], got {self.inference.eta}")
+        check_training("encoder", self.encoder)
+        check_training("lfdn", self.lfdn)
         if self.lfdn.epochs < 2:
             raise ConfigError(
                 f"lfdn.epochs must be at least 2 (the LR score compares epoch 1 with the last), got {self.lfdn.epochs}"

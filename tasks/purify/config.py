@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig, check_known
-from fedray.platform.errors import ConfigError
+from fedray.platform.config import WorkloadConfig, check_known, check_training
+from fedray.platform.errors import ConfigError, require
 from fedray.platform.modules.config import UNetConfig
 
 METHODS = ("pfad", "lowband_ddpm", "sdedit", "lowpass", "supervised")
@@ -146,3 +146,13 @@ class PurifyConfig(WorkloadConfig):
             raise ConfigError("samples, shards, data.test_slices and train.steps must be positive")
         if not 0 < self.data.min_brain_fraction < 1:
             raise ConfigError("data.min_brain_fraction must lie in (0, 1)")
+        check_training("train", self.train)
+        d = self.data
+        require("positive", {"data.image_size": d.image_size, "data.test_every": d.test_every,
+                             "diffusion.steps": self.diffusion.steps, "pfad.patch": self.pfad.patch,
+                             "pfad.batch_size": self.pfad.batch_size})  # fmt: skip
+        require("0 or more", {"data.gap": d.gap})
+        if d.axis not in (0, 1, 2):
+            raise ConfigError(f"data.axis must be 0, 1 or 2 (a volume's slicing axis), got {d.axis}")
+        if not 0 <= self.pfad.gamma <= 1:
+            raise ConfigError(f"pfad.gamma (the time blend) must lie in [0, 1], got {self.pfad.gamma}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from fedray.platform.config import WorkloadConfig, check_known
-from fedray.platform.errors import ConfigError
+from fedray.platform.config import WorkloadConfig, check_known, check_training
+from fedray.platform.errors import ConfigError, require
 from fedray.platform.modules.config import SRNetConfig, UNetConfig
 
 METHODS = ("dit_sr", "dit_sr_adaln", "resshift_unet", "regression", "bicubic")
@@ -140,6 +140,10 @@ class SRConfig(WorkloadConfig):
                           ("jpeg_quality", self.data.jpeg_quality)):  # fmt: skip
             if len(pair) != 2 or pair[0] > pair[1] or pair[0] < 0:
                 raise ConfigError(f"data.{key} must be a range [low, high] with 0 ≤ low ≤ high, got {pair}")
+        if not 1 <= self.data.jpeg_quality[0] <= self.data.jpeg_quality[1] <= 100:
+            raise ConfigError(f"data.jpeg_quality must lie within [1, 100], got {self.data.jpeg_quality}")
+        check_training("train", self.train)
+        self._validate_network()
         if (
             self.train.steps < 1
             or self.train.batch_size < 1
@@ -147,3 +151,18 @@ class SRConfig(WorkloadConfig):
             or not 0 < self.data.prescale <= 1
         ):
             raise ConfigError("train.steps, train.batch_size and data.test_crops must be positive; prescale in (0, 1]")
+
+    def _validate_network(self) -> None:
+        """Sizes the U-shaped transformer cannot be built with, checked here rather than in the training task."""
+        m, size = self.model, self.data.hr_size
+        require("positive", {"data.hr_size": size, "eval_batch_size": self.eval_batch_size, "model.window": m.window,
+                             "model.num_heads": m.num_heads, "model.embed_dim": m.embed_dim, "model.depth": m.depth,
+                             "model.model_channels": m.model_channels})  # fmt: skip
+        if m.embed_dim % m.num_heads:
+            raise ConfigError(f"model.embed_dim={m.embed_dim} must be divisible by model.num_heads={m.num_heads}")
+        smallest = size // 2 ** (len(m.channel_mult) - 1)
+        if size % (2 ** (len(m.channel_mult) - 1) * min(m.window, smallest)):
+            raise ConfigError(
+                f"model.window={m.window} must tile every level's map: data.hr_size={size} is not a multiple of "
+                f"window × 2^(levels − 1) (the smallest map is {smallest}×{smallest})"
+            )

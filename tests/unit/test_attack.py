@@ -4,6 +4,7 @@ region choice, the success rate, bad input, and a tiny inline run end to end."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -322,3 +323,10 @@ def test_a_missing_checkpoint_or_a_bad_mask_file_is_a_one_line_error(tmp_path: P
     np.save(tmp_path / "mask.npy", np.ones((32, 32)))
     with pytest.raises(DataError, match=r"has shape \(1, 32, 32\); expected \[16, 16\]"):
         run(tmp_path, f"regions.mask_file={tmp_path / 'mask.npy'}")
+    for name, content in (("short", b"\x89P"), ("garbage", np.random.default_rng(0).bytes(300))):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "a.png").write_bytes(content)
+        with pytest.raises(DataError, match=re.escape(f"regions.mask_file: cannot read {folder / 'a.png'} (")) as info:
+            load_mask_file(folder, 4, 16)
+        assert "\n" not in str(info.value)

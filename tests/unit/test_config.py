@@ -5,6 +5,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from fedray.cluster.federation_config import FederatedConfig
+from fedray.cluster.launch import resolve_config
 from fedray.platform.config import load_config, to_yaml
 from fedray.platform.errors import ConfigError
 from fedray.platform.registry import WORKLOADS
@@ -154,3 +155,39 @@ def test_every_workload_that_runs_tasks_declares_their_resources():
 def test_a_task_request_ray_cannot_express_is_a_config_error(workload, override):
     with pytest.raises(ConfigError, match=r"^num_cpus must be positive and num_gpus non-negative, got"):
         load_config(WORKLOADS[workload].load_schema(), None, [override])
+
+
+@pytest.mark.parametrize(
+    ("workload", "overrides", "message"),
+    [
+        ("purify", ["train.batch_size=0"], "these must be positive: train.batch_size=0"),
+        ("purify", ["train.log_every=0"], "these must be positive: train.log_every=0"),
+        ("purify", ["train.ema=1"], "train.ema (the weights' moving-average decay) must lie in [0, 1), got 1.0"),
+        ("purify", ["data.axis=3"], "data.axis must be 0, 1 or 2"),
+        ("purify", ["data.test_every=0"], "these must be positive: data.test_every=0"),
+        ("purify", ["methods=[]"], "methods is empty; choose from"),
+        ("purify", ["methods=[pfad,pfad]"], "methods lists an entry twice: ['pfad', 'pfad']"),
+        ("sr", ["train.warmup=100", "train.steps=4"], "train.warmup=100 is longer than train.steps=4"),
+        ("sr", ["train.min_lr=1"], "train.min_lr=1.0 must not exceed train.lr=0.0002"),
+        ("sr", ["model.window=3"], "model.window=3 must tile every level's map"),
+        ("sr", ["model.embed_dim=30", "model.num_heads=4"], "model.embed_dim=30 must be divisible by model.num_heads"),
+        ("sr", ["data.jpeg_quality=[0,200]"], "data.jpeg_quality must lie within [1, 100]"),
+        ("sr", ["eval_batch_size=0"], "these must be positive: eval_batch_size=0"),
+        ("distill", ["variants=[]"], "variants is empty"),
+        ("distill", ["train.lr=0"], "these must be positive: train.lr=0.0"),
+        ("distill", ["losses.gan_weight=-1"], "these must be 0 or more: losses.gan_weight=-1.0"),
+        ("compose", ["diffusion.eta=5"], "diffusion.eta (DDIM's noise: 0 deterministic, 1 DDPM-like) must lie in"),
+        ("compose", ["cross_attention_resolutions=[]"], "cross_attention_resolutions is empty"),
+        ("compose", ["data.image_size=0"], "these must be positive: data.image_size=0"),
+        ("compose", ["tokens.dim=0"], "these must be positive: tokens.dim=0"),
+        ("compose", ["train.base_lr=0"], "these must be positive: train.base_lr=0.0"),
+        ("ood", ["inference.eta=5"], "inference.eta (DDIM's noise) must lie in [0, 1], got 5.0"),
+        ("ood", ["encoder.lr=-1"], "these must be positive: encoder.lr=-1.0"),
+        ("ood", ["lfdn.weight_decay=-1"], "these must be 0 or more: lfdn.weight_decay=-1.0"),
+        ("fairness", ["detector.weight_decay=-1"], "these must be 0 or more: detector.weight_decay=-1.0"),
+        ("fairness", ["pruning.rates_percent=[]"], "pruning.enabled needs pruning.rates_percent and pruning.scores"),
+    ],
+)
+def test_training_and_size_values_no_run_can_have(workload, overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        resolve_config(workload, None, overrides)

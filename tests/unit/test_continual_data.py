@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +84,13 @@ def test_class_folder_errors(tmp_path: Path):
     _write_classes(tmp_path, {"only": 2})
     with pytest.raises(DataError, match="at least two class folders"):
         read_class_folders(tmp_path, 1, 8)
+    _write_classes(tmp_path, {"two": 1, "empty": 0})
+    (tmp_path / "empty" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=f"class folders with no readable image in {tmp_path}: empty; fill or remove"):
+        read_class_folders(tmp_path, 1, 8)
+    shutil.rmtree(tmp_path / "empty")
+    with pytest.raises(DataError, match=re.escape("classes [1] have fewer than 2 images: a stratified train/test")):
+        load_train_test("folder", str(tmp_path), 8, seed=0)  # "two" holds one image
 
 
 def test_digit_sheet_cells_and_labels(tmp_path: Path):

@@ -87,7 +87,7 @@ def test_time_aware_discriminator_gives_one_logit_per_position_per_scale():
 def test_distill_workload_from_a_tiny_sr_teacher(tmp_path: Path):
     _, teacher_dir = run_workload("sr", resolve_config("sr", overrides=[*SR_TINY, f"run.root={tmp_path}"]))
     overrides = ["cluster.mode=inline", f"run.root={tmp_path}", f"teacher.run_dir={teacher_dir.path}",
-                 "train.steps=2", "train.batch_size=4", "train.log_every=1"]  # fmt: skip
+                 "train.steps=2", "train.warmup=1", "train.batch_size=4", "train.log_every=1"]  # fmt: skip
     summary, _ = run_workload("distill", resolve_config("distill", overrides=overrides))
     assert set(summary["results"]) == {"tad_sr", "reg_only", "reg_sds", "reg_hsd", "teacher", "teacher_one_step",
                                        "bicubic"}  # fmt: skip
@@ -127,3 +127,7 @@ def test_a_teacher_folder_that_is_not_a_fitting_sr_run_is_a_one_line_error(tmp_p
                                                    f"teacher.run_dir={folder}"])  # fmt: skip
         with pytest.raises(DataError, match=re.escape(message)):
             run_workload("distill", cfg)
+    cfg = resolve_config("distill", overrides=["cluster.mode=inline", f"run.root={tmp_path / 'runs'}",
+                                               f"teacher.run_dir={misfit}", "losses.hsd_steps=16"])  # fmt: skip
+    with pytest.raises(ConfigError, match=re.escape("losses.hsd_steps=16 re-noises further than the teacher's 15")):
+        run_workload("distill", cfg)

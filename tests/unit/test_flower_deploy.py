@@ -4,6 +4,10 @@ and a run that finished without writing one is a clear error (the `flwr` CLI is 
 from __future__ import annotations
 
 import json
+import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +58,20 @@ def test_a_run_that_finished_without_a_summary_is_a_one_line_error(tmp_path: Pat
     with pytest.raises(FedrayError, match=r"Flower run 7 ended \(finished:completed\) without results"):
         flower_deploy.run_federation(tmp_path / "home", cfg, timeout_s=30)
     assert [a[0] for a in calls] == ["run", "ls"]  # the finished status ends the wait at once
+
+
+def test_a_superlink_that_exits_or_never_answers_is_one_line_with_its_reason(tmp_path: Path):
+    log = tmp_path / "superlink.log"
+    exited = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    exited.wait()
+    link = flower_deploy.Link("127.0.0.1", _closed_port(), None)
+    with pytest.raises(FedrayError, match=re.escape(f"exited with status 3 while starting; see {log}")):
+        flower_deploy.wait_until_healthy(link, exited, timeout_s=5, log=log)
+    with pytest.raises(FedrayError, match=r"did not answer within 1 s \(last: .*[Rr]efused.*\); see "):
+        flower_deploy.wait_until_healthy(link, None, timeout_s=1, log=log)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -125,6 +125,11 @@ def test_metadata_without_client_column_lists_the_samples_and_missing_files_are_
         ("path\nelsewhere/a.png\n", DataError, "line 2: no label, and 'elsewhere/a.png' is not under real/ or fake/"),
         ("path,client\nreal/a.png,\n", DataError, "line 2 has no client"),
         ("path\n", DataError, "metadata.csv lists no images"),
+        ("path,label,label\nreal/a.png,0,0\n", DataError, "names the columns label more than once"),
+        ("path\nreal/a.png\nfake/b.png\nreal/a.png\n", DataError, "line 4 lists 'real/a.png' again (first on line 2)"),
+        ("path,label\nreal/a.png,0\n./real/a.png,1\n", DataError, "line 3 lists './real/a.png' again"),
+        ("path,label\n../outside/a.png,0\n", DataError, "line 2: '../outside/a.png' is not inside"),
+        ("path,label\n/etc/a.png,0\n", DataError, "line 2: '/etc/a.png' is not inside"),
     ],
 )
 def test_bad_folders_are_one_line_errors(tmp_path, metadata, error, message):
@@ -150,6 +155,9 @@ def test_folders_without_both_classes_or_path_are_refused(tmp_path):
         federated_data(DataConfig(name="folder", path=str(tmp_path)), 2, 0)
     with pytest.raises(ConfigError, match="channels must be 1"):
         federated_data(DataConfig(name="folder", path=str(tmp_path), folder=FolderConfig(channels=4)), 2, 0)
+    named = DataConfig(name="folder", path=str(tmp_path), folder=FolderConfig(metadata="labels.csv"))
+    with pytest.raises(DataError, match=re.escape(f"data.folder.metadata=labels.csv: {tmp_path / 'labels.csv'} does")):
+        federated_data(named, 2, 0)  # a file named on purpose is not optional
 
 
 def test_images_convert_to_the_requested_channels(tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fedray.clients.state_store import ClientStateStore
+from fedray.cluster import federation
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.io import load_arrays
@@ -93,13 +94,21 @@ def test_resume_after_a_log_line_cut_short(tiny_overrides):
     assert _metrics(resumed) == _metrics(whole)
 
 
-def test_a_refused_run_leaves_the_earlier_run_of_the_same_name_resumable(tiny_overrides, tmp_path):
-    """A fresh run whose data folder is missing fails in one line; the earlier run keeps its config.yaml, its log and
-    its client states, and resumes."""
+def test_a_refused_run_leaves_the_earlier_run_of_the_same_name_resumable(tiny_overrides, tmp_path, monkeypatch):
+    """A fresh run whose data folder is missing fails in one line (and one that crashes fails as it does); the
+    earlier run keeps its config.yaml, its log and its client states, and resumes."""
     _, run_dir = _run(tiny_overrides, "run.name=kept", "server.rounds=2")
     files = {p: p.read_bytes() for p in run_dir.path.rglob("*") if p.is_file() and p.name != "metrics.json"}
     with pytest.raises(DataError, match="is not a directory"):
         _run(tiny_overrides, "run.name=kept", "data.name=folder", f"data.path={tmp_path / 'missing'}")
     assert {p: p.read_bytes() for p in files} == files
+    with monkeypatch.context() as patch:  # a crash, not a refusal, before the new run wrote anything: the same
+        patch.setattr(federation, "federated_data", lambda *a: (_ for _ in ()).throw(RuntimeError("disk gone")))
+        with pytest.raises(RuntimeError, match="disk gone"):
+            _run(tiny_overrides, "run.name=kept", "seed=5")
+    assert {p: p.read_bytes() for p in files} == files
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=f"run.root={tmp_path / 'file'}: cannot make the run folder"):
+        _run(tiny_overrides, f"run.root={tmp_path / 'file'}")
     resumed, _ = _run(tiny_overrides, "run.name=kept", "server.rounds=3", "resume=true")
     assert resumed["resumed_from_round"] == 2 and resumed["rounds_completed"] == 3
