@@ -143,8 +143,6 @@ class FERConfig(WorkloadConfig):
 
     def _validate_methods(self) -> None:
         check_known("methods", self.methods, METHODS)
-        if not self.methods or len(set(self.methods)) != len(self.methods):
-            raise ConfigError(f"methods must list at least one method, each once; got {self.methods}")
 
     def _validate_data(self) -> None:
         d = self.data

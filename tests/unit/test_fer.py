@@ -135,7 +135,7 @@ def test_expression_metrics_by_hand():
     ("override", "message"),
     [
         ("methods=[ke2nt,nope]", "methods has unknown entries"),
-        ("methods=[ke2nt,ke2nt]", "each once"),
+        ("methods=[ke2nt,ke2nt]", "methods lists an entry twice"),
         ("train.lr_per_method={bogus: 0.1}", "lr_per_method names unknown methods"),
         ("data.source=folder", "needs data.path"),
         ("data.image_size=4", "too small for 4 encoder stages"),

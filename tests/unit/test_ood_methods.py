@@ -208,7 +208,7 @@ def test_digit_sets_are_left_out_when_the_id_data_are_digits():
         (["data.id=mnist"], "bad value for config key 'data.id'"),
         (["lfdn.batch_size=0"], r"these must be positive: lfdn.batch_size=0"),
         (["data.train_samples=5"], "data.train_samples must be at least 20"),
-        (["inference.eta=-1"], "inference.eta must be non-negative"),
+        (["inference.eta=-1"], "inference.eta \\(DDIM's noise\\) must lie in \\[0, 1\\]"),
         (["lfdn.steps=3"], "unknown config key 'lfdn.steps'"),
     ],
 )
