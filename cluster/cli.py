@@ -153,6 +153,8 @@ def _flower(args: argparse.Namespace) -> int:
         ca = None if credentials is None else credentials / "ca.crt"
         if credentials is not None:  # every file checked before the SuperLink starts
             flower_inputs.check_server_credentials(credentials)
+        if credentials is not None and args.authorized_keys is None:
+            raise FedrayError("serve with --credentials needs --authorized-keys DIR, the silos' <silo>.pub keys")
         keys = flower_inputs.authorized_keys(Path(args.authorized_keys)) if credentials is not None else []
         home = flower_inputs.check_writable_folder(Path(args.home), "--home")
         link = flower_deploy.Link(args.host, args.port, ca)

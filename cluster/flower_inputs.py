@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from fedray.platform.errors import FedrayError
 
 CREDENTIAL_FILES = ("ca.crt", "server.pem", "server.key")
+_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)  # a public key, comparable
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -67,9 +68,6 @@ def check_server_credentials(folder: Path) -> None:
         raise FedrayError(f"{folder / 'server.key'} is not an unencrypted PEM private key") from None
     if key.public_key().public_bytes(*_SPKI) != server.public_key().public_bytes(*_SPKI):
         raise FedrayError(f"{folder / 'server.key'} is not the key of {folder / 'server.pem'}")
-
-
-_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def authorized_keys(folder: Path) -> list[Path]:

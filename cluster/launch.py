@@ -49,7 +49,7 @@ def run_workload(workload: str, cfg: WorkloadConfig) -> tuple[dict[str, Any], Ru
         if resources is not None:  # before anything is written: a request no node can grant would wait forever
             check_task_fits(runtime, *resources)
         run_dir = RunDir.create(cfg.run.root, workload, cfg.run.name)
-        with _kept_if_refused(run_dir):
+        with _earlier_run_restored_if_nothing_written(run_dir):
             run_dir.write_config(to_yaml(cfg))
             seed_everything(cfg.seed)
             summary = entry(cfg, runtime, run_dir)
@@ -63,7 +63,7 @@ def _file_times(folder: Path) -> dict[Path, int]:
 
 
 @contextmanager
-def _kept_if_refused(run_dir: RunDir) -> Iterator[None]:
+def _earlier_run_restored_if_nothing_written(run_dir: RunDir) -> Iterator[None]:
     """A run that stops before it wrote anything of its own (refused for its input — a missing data folder, an
     unreadable checkpoint — or failing, or interrupted) gives an earlier run of the same name back its
     ``config.yaml`` and metrics log, so that run can still be resumed and read."""

@@ -70,6 +70,7 @@ def test_serve_checks_its_credentials_keys_and_home_before_starting(creds, tmp_p
     home = tmp_path / "home-file"
     home.write_text("")
     for extra, message in (
+        ([], "serve with --credentials needs --authorized-keys DIR"),
         (["--authorized-keys", str(bad_keys)], f"{bad_keys / 'evil.pub'} is not an OpenSSH public key"),
         (["--authorized-keys", str(creds / "keys"), "--home", str(home)], f"--home {home}: {home} is a file"),
     ):
