@@ -173,13 +173,12 @@ class ComposeConfig(WorkloadConfig):
             raise ConfigError("data.region_scale must stay ≤ 0.5 (ellipse semi-axes as a fraction of the side)")
         if not 0 <= self.data.harmonise <= 1 or not 0 <= self.train.token_dropout < 1:
             raise ConfigError("data.harmonise must lie in [0, 1] and train.token_dropout in [0, 1)")
-        if min(self.data.train_triplets, self.data.test_triplets, self.train.batch_size, self.shards) < 1:
-            raise ConfigError("data.train_triplets, data.test_triplets, train.batch_size and shards must be positive")
-        if min(self.train.steps, self.train.base_steps, self.tokens.encoder_steps) < 1:
-            raise ConfigError("train.steps, train.base_steps and tokens.encoder_steps must be positive")
         check_training("train", self.train)
         t = self.tokens
-        require("positive", {"tokens.dim": t.dim, "tokens.heads": t.heads, "tokens.encoder_lr": t.encoder_lr,
+        d = self.data
+        require("positive", {"data.train_triplets": d.train_triplets, "data.test_triplets": d.test_triplets,
+                             "shards": self.shards, "tokens.encoder_steps": t.encoder_steps,
+                             "tokens.dim": t.dim, "tokens.heads": t.heads, "tokens.encoder_lr": t.encoder_lr,
                              "diffusion.steps": self.diffusion.steps})  # fmt: skip
         require("0 or more", {"diffusion.guidance": self.diffusion.guidance})
         if not 0 <= self.diffusion.eta <= 1:

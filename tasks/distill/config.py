@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from fedray.platform.config import WorkloadConfig, check_known, check_training
-from fedray.platform.errors import ConfigError, require
+from fedray.platform.errors import require
 
 VARIANTS = ("tad_sr", "reg_only", "reg_sds", "reg_hsd")
 REFERENCES = ("teacher", "teacher_one_step", "bicubic")
@@ -78,8 +78,6 @@ class DistillConfig(WorkloadConfig):
     def validate(self) -> None:
         check_known("variants", self.variants, VARIANTS)
         check_known("references", self.references, REFERENCES, empty_ok=True)
-        if self.train.steps < 1 or self.train.batch_size < 1 or self.losses.hsd_steps < 1:
-            raise ConfigError("train.steps, train.batch_size and losses.hsd_steps must be positive")
         check_training("train", self.train)
-        require("positive", {"losses.c_dim": self.losses.c_dim})
+        require("positive", {"losses.hsd_steps": self.losses.hsd_steps, "losses.c_dim": self.losses.c_dim})
         require("0 or more", {"losses.hsd_weight": self.losses.hsd_weight, "losses.gan_weight": self.losses.gan_weight})

@@ -146,8 +146,6 @@ class FairnessConfig(WorkloadConfig):
             "evaluation.per_cell": ev.per_cell,
             "evaluation.calibration_per_cell": ev.calibration_per_cell,
             "evaluation.batch_size": ev.batch_size,
-            "detector.epochs": self.detector.epochs,
-            "detector.batch_size": self.detector.batch_size,
             "detector.pool_size": self.detector.pool_size,
             "faces.num_groups": self.faces.num_groups,
             "threads": self.threads,

@@ -190,11 +190,8 @@ class OODConfig(WorkloadConfig):
             if value is not None and value < 20:
                 raise ConfigError(f"{key} must be at least 20 (or null for all), got {value}")
         positive = {
-            "encoder.epochs": self.encoder.epochs,
-            "encoder.batch_size": self.encoder.batch_size,
             "lfdn.depth": self.lfdn.depth,
             "lfdn.timesteps": self.lfdn.timesteps,
-            "lfdn.batch_size": self.lfdn.batch_size,
             "lfdn.width": 1 if self.lfdn.width is None else self.lfdn.width,
             "baselines.ae_epochs": 1 if self.baselines.ae_epochs is None else self.baselines.ae_epochs,
             "baselines.knn_k": self.baselines.knn_k,

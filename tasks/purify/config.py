@@ -142,13 +142,12 @@ class PurifyConfig(WorkloadConfig):
                 raise ConfigError(
                     f"motion setting {m.name!r} needs max_events ≥ 1, shift and rotation ≥ 0, clean_band in [0, 0.5)"
                 )
-        if self.samples < 1 or self.shards < 1 or self.data.test_slices < 1 or self.train.steps < 1:
-            raise ConfigError("samples, shards, data.test_slices and train.steps must be positive")
         if not 0 < self.data.min_brain_fraction < 1:
             raise ConfigError("data.min_brain_fraction must lie in (0, 1)")
         check_training("train", self.train)
         d = self.data
-        require("positive", {"data.image_size": d.image_size, "data.test_every": d.test_every,
+        require("positive", {"samples": self.samples, "shards": self.shards, "data.test_slices": d.test_slices,
+                             "data.image_size": d.image_size, "data.test_every": d.test_every,
                              "diffusion.steps": self.diffusion.steps, "pfad.patch": self.pfad.patch,
                              "pfad.batch_size": self.pfad.batch_size})  # fmt: skip
         require("0 or more", {"data.gap": d.gap})

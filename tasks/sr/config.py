@@ -144,18 +144,14 @@ class SRConfig(WorkloadConfig):
             raise ConfigError(f"data.jpeg_quality must lie within [1, 100], got {self.data.jpeg_quality}")
         check_training("train", self.train)
         self._validate_network()
-        if (
-            self.train.steps < 1
-            or self.train.batch_size < 1
-            or self.data.test_crops < 1
-            or not 0 < self.data.prescale <= 1
-        ):
-            raise ConfigError("train.steps, train.batch_size and data.test_crops must be positive; prescale in (0, 1]")
+        if not 0 < self.data.prescale <= 1:
+            raise ConfigError(f"data.prescale must lie in (0, 1], got {self.data.prescale}")
 
     def _validate_network(self) -> None:
         """Sizes the U-shaped transformer cannot be built with, checked here rather than in the training task."""
         m, size = self.model, self.data.hr_size
-        require("positive", {"data.hr_size": size, "eval_batch_size": self.eval_batch_size, "model.window": m.window,
+        require("positive", {"data.hr_size": size, "data.test_crops": self.data.test_crops,
+                             "eval_batch_size": self.eval_batch_size, "model.window": m.window,
                              "model.num_heads": m.num_heads, "model.embed_dim": m.embed_dim, "model.depth": m.depth,
                              "model.model_channels": m.model_channels})  # fmt: skip
         if m.embed_dim % m.num_heads:
