@@ -6,7 +6,7 @@ task-stream actors in parallel, seeds 0..K−1, each with its own shuffled class
 final average accuracy, forgetting and BWT. Prints one JSON document and a table. Usage::
 
     python benchmarks/continual_methods.py --data fashion_mnist --streams 3 \\
-        --runs mambacl,finetune,heads,ewc,lwf,replay \\
+        --runs mambacl,finetune,heads,ewc,lwf,replay,joint \\
         --variant eta0.5:method=mambacl,mambacl.eta=0.5 --variant delta-only:method=mambacl,mambacl.project=[delta,A]
 """
 
@@ -30,7 +30,7 @@ def fedray(args: list[str], root: str, name: str, config: str | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion_mnist")
-    parser.add_argument("--runs", default="mambacl,finetune,heads,ewc,lwf,replay", help="methods with defaults")
+    parser.add_argument("--runs", default="mambacl,finetune,heads,ewc,lwf,replay,joint", help="methods with defaults")
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value,key=value (ablations)")
     parser.add_argument("--streams", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)

@@ -9,7 +9,7 @@ from fedray.platform.config import WorkloadConfig
 from fedray.platform.errors import ConfigError, require
 from fedray.platform.modules.config import MambaConfig
 
-Method = Literal["mambacl", "finetune", "heads", "ewc", "lwf", "replay"]
+Method = Literal["mambacl", "finetune", "heads", "ewc", "lwf", "replay", "joint"]
 ProjectedPart = Literal["delta", "B", "C", "A", "out"]
 PROJECTED_PARTS = ("delta", "B", "C", "A", "out")
 

@@ -1,8 +1,9 @@
 """Continual-learning methods as small strategy objects around one training loop (``stream.py``).
 
-Each learner decides what is trained and how (``optimizer``), what the loss adds (``loss``), and what it keeps
-from a finished task (``after_task``); its kept state round-trips through ``arrays``/``load`` for checkpoints.
-Every method trains the same SSM parameters and per-task heads, except ``heads`` (backbone frozen).
+Each learner decides which samples a task trains on (``training_set``), what is trained and how (``optimizer``), what
+the loss adds (``loss``), and what it keeps from a finished task (``after_task``); its kept state round-trips
+through ``arrays``/``load`` for checkpoints. Every method trains the same SSM parameters and per-task heads, except
+``heads`` (backbone frozen).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fedray.platform.seeding import derive_seed
 from fedray.tasks.continual.config import ContinualConfig
 from fedray.tasks.continual.model import ContinualMamba
 from fedray.tasks.continual.null_space_cl import NullSpaceState, projected_adam, task_covariances
+from fedray.tasks.continual.task_split import TaskData
 
 
 class Learner:
@@ -27,6 +29,10 @@ class Learner:
 
     def optimizer(self, model: ContinualMamba, task: int) -> torch.optim.Optimizer:
         return projected_adam(model, self.cfg.train.lr, self.cfg.train.head_lr, self.cfg.train.weight_decay, {})
+
+    def training_set(self, tasks: list[TaskData], task: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and global labels task ``task`` trains on: its own, for every method that learns sequentially."""
+        return tasks[task].train_images, tasks[task].train_labels
 
     def before_task(self, model: ContinualMamba, task: int) -> None:
         """Called once the new task's head exists, before its first step."""
@@ -230,6 +236,21 @@ class ReplayLearner(Learner):
             self.labels = torch.from_numpy(arrays["replay.labels"])
 
 
+class JointLearner(Learner):
+    """Joint training, the upper bound: at task t the same trainable set learns the union of tasks 1..t, with CE
+    over all seen classes (global labels), so the last row of its accuracy matrix is training on every task at
+    once. Nothing is kept between tasks but the weights: the data come from the stream itself."""
+
+    def training_set(self, tasks: list[TaskData], task: int) -> tuple[torch.Tensor, torch.Tensor]:
+        seen = tasks[: task + 1]
+        return torch.cat([t.train_images for t in seen]), torch.cat([t.train_labels for t in seen])
+
+    def loss(
+        self, model: ContinualMamba, images: torch.Tensor, labels: torch.Tensor, task: int, offset: int
+    ) -> torch.Tensor:
+        return F.cross_entropy(model(images, tasks=task + 1), labels)
+
+
 def _named_ssm(model: ContinualMamba) -> dict[str, torch.nn.Parameter]:
     return {f"{e.block}.{e.part}": e.param for e in model.ssm_parameters()}
 
@@ -241,6 +262,7 @@ LEARNERS: dict[str, type[Learner]] = {
     "ewc": EWCLearner,
     "lwf": LwFLearner,
     "replay": ReplayLearner,
+    "joint": JointLearner,
 }
 
 

@@ -22,7 +22,6 @@ import torch
 from fedray.clients.training import shuffled_batches
 from fedray.platform.config import load_config
 from fedray.platform.data.arrays import ImageArrays
-from fedray.platform.data.tasks import class_order, per_class_subset, split_tasks
 from fedray.platform.device import select_device
 from fedray.platform.io import load_arrays, read_metadata, save_arrays
 from fedray.platform.metrics.continual import average_accuracy, backward_transfer, forgetting
@@ -31,40 +30,7 @@ from fedray.platform.seeding import derive_seed
 from fedray.tasks.continual.config import ContinualConfig
 from fedray.tasks.continual.learners import make_learner
 from fedray.tasks.continual.model import ContinualMamba
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskData:
-    """A task's classes, and its train/test samples with global labels (positions in the stream's class order)."""
-
-    classes: list[int]
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-
-
-def build_tasks(cfg: ContinualConfig, train: ImageArrays, test: ImageArrays) -> tuple[list[int], list[TaskData]]:
-    """The stream's class order and its tasks; labels become positions in that order (task t owns a block)."""
-    order = class_order(train.num_classes, cfg.seed, cfg.data.class_order, cfg.data.shuffle_classes)
-    position = np.empty(train.num_classes, dtype=np.int64)
-    position[order] = np.arange(len(order))
-    train_keep = per_class_subset(train.labels, cfg.data.train_per_class, cfg.seed, "train")
-    test_keep = per_class_subset(test.labels, cfg.data.test_per_class, cfg.seed, "test")
-    tasks = []
-    for classes in split_tasks(order, cfg.data.tasks):
-        tr = train_keep[np.isin(train.labels[train_keep], classes)]
-        te = test_keep[np.isin(test.labels[test_keep], classes)]
-        tasks.append(
-            TaskData(
-                classes,
-                torch.from_numpy(train.images[tr]),
-                torch.from_numpy(position[train.labels[tr]]),
-                torch.from_numpy(test.images[te]),
-                torch.from_numpy(position[test.labels[te]]),
-            )
-        )
-    return order, tasks
+from fedray.tasks.continual.task_split import TaskData, build_tasks
 
 
 class TaskStream:
@@ -131,7 +97,7 @@ class TaskStream:
         offset = sum(len(t.classes) for t in self.tasks[:task])
         self.model.heads.add_task(len(data.classes)).to(self.device)
         self.learner.before_task(self.model, task)
-        loss = self._train(task, data, offset)
+        loss = self._train(task, *self.learner.training_set(self.tasks, task), offset)
         self.learner.after_task(self.model, data.train_images.to(self.device), data.train_labels.to(self.device), task)
         row = [self._accuracy(self.tasks[j], seen=task + 1) for j in range(task + 1)]
         self.matrix.append(row)
@@ -150,7 +116,7 @@ class TaskStream:
             "device": str(self.device),
         }
 
-    def _train(self, task: int, data: TaskData, offset: int) -> float:
+    def _train(self, task: int, images: torch.Tensor, labels: torch.Tensor, offset: int) -> float:
         cfg = self.cfg.train
         optimizer = self.learner.optimizer(self.model, task)
         milestones = sorted({max(1, math.floor(m * cfg.epochs + 0.5)) for m in cfg.milestones})  # half up
@@ -158,7 +124,7 @@ class TaskStream:
         batches = shuffled_batches(
             cfg.batch_size, torch.Generator().manual_seed(derive_seed(self.cfg.seed, "batches", task))
         )
-        images, labels = data.train_images.to(self.device), data.train_labels.to(self.device)
+        images, labels = images.to(self.device), labels.to(self.device)
         running = RunningLoss()
         for _ in range(cfg.epochs):
             self.model.train()

@@ -52,7 +52,7 @@ def run(tmp_path: Path, *overrides: str) -> tuple[dict, Path]:
     return summary, run_dir.path
 
 
-@pytest.mark.parametrize("method", ["mambacl", "finetune", "heads", "ewc", "lwf", "replay"])
+@pytest.mark.parametrize("method", ["mambacl", "finetune", "heads", "ewc", "lwf", "replay", "joint"])
 def test_every_method_runs_a_stream(tmp_path: Path, method: str):
     summary, path = run(tmp_path, f"method={method}", f"run.name={method}")
     assert summary["method"] == method and summary["dataset"] == "digits" and summary["tasks"] == 5
@@ -72,6 +72,28 @@ def test_every_method_runs_a_stream(tmp_path: Path, method: str):
     # `heads` cannot learn on a random frozen backbone; its own learning is checked with pre-training below.
     if method != "heads":
         assert summary["avg_acc_curve"][0] > 0.75
+
+
+def test_joint_training_learns_the_union_of_seen_tasks_and_bounds_sequential_training(tmp_path: Path):
+    from fedray.platform.config import load_config
+    from fedray.platform.data.load import load_train_test
+    from fedray.tasks.continual.config import ContinualConfig
+    from fedray.tasks.continual.learners import make_learner
+    from fedray.tasks.continual.task_split import build_tasks
+
+    cfg = load_config(ContinualConfig, overrides=[*TINY, "method=joint"])
+    train, test, _ = load_train_test("digits", None, 16, 0, cfg.data.test_fraction, cfg.data.channels)
+    _, tasks = build_tasks(cfg, train, test)
+    images, labels = make_learner(cfg).training_set(tasks, 2)
+    assert len(images) == len(labels) == sum(len(t.train_labels) for t in tasks[:3])
+    assert sorted(labels.unique().tolist()) == [0, 1, 2, 3, 4, 5]  # global labels of tasks 1..3
+    assert make_learner(load_config(ContinualConfig, overrides=TINY)).training_set(tasks, 2)[1] is tasks[2].train_labels
+
+    joint, _ = run(tmp_path, "method=joint", "run.name=joint")
+    sequential, _ = run(tmp_path, "method=finetune", "run.name=seq")
+    # measured at this size (seed 0): joint 0.589, Seq-FT 0.094 (forgetting 0.014 against 0.247)
+    assert joint["avg_acc"] > sequential["avg_acc"] + 0.3
+    assert joint["forgetting"] < sequential["forgetting"]
 
 
 def test_pretraining_is_saved_and_reused_on_resume(tmp_path: Path, digit_sheet: str):
