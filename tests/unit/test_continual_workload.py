@@ -105,11 +105,23 @@ def test_pretraining_is_saved_and_reused_on_resume(tmp_path: Path, digit_sheet: 
     assert summary["pretrain"]["source"] == "pretrained in this run" and summary["pretrain"]["samples"] == 100
     assert summary["pretrain"]["dataset"] == "opencv-digits"  # scikit-learn's digits are this stream: left out
     assert "[fedray]" in summary["pretrain"]["note"]
+    assert "the digits stream's ten classes are the pre-training's own" in summary["pretrain"]["note"]
     (path / "checkpoints" / "stream_0" / "task_1.safetensors").unlink()
     resumed, _ = run(tmp_path, *args, "resume=true")
     assert resumed["pretrain"]["source"] == str(saved) and resumed["acc_matrix"] == summary["acc_matrix"]
     other, _ = run(tmp_path, *args[:-2], "run.name=reuse", "data.tasks=2", f"pretrain.checkpoint={saved}")
     assert other["pretrain"]["source"] == str(saved)
+
+
+def test_only_the_digits_stream_is_flagged_as_sharing_the_pretraining_classes():
+    from fedray.platform.config import load_config
+    from fedray.tasks.continual.config import ContinualConfig
+    from fedray.tasks.continual.run import _pretrain_note
+
+    digits = _pretrain_note(load_config(ContinualConfig, overrides=["data.name=digits"]))
+    fashion = _pretrain_note(load_config(ContinualConfig, overrides=["data.name=fashion_mnist"]))
+    assert "pre-training's own" in digits and "data.name=fashion_mnist" in digits
+    assert fashion.startswith("[fedray]") and "pre-training's own" not in fashion
 
 
 def test_mambacl_checkpoints_hold_accumulated_covariances(tmp_path: Path):
