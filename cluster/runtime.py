@@ -198,9 +198,16 @@ class RayRuntime:
         return ray.put(value)
 
     def get(self, ref: Any, timeout: float | None = None) -> Any:
+        """The value, or the remote exception; a user's mistake found inside a task (a :class:`FedrayError`) is
+        raised as itself, so the CLI prints its one line instead of Ray's wrapper around the remote traceback."""
         import ray
 
-        return ray.get(ref, timeout=timeout)
+        try:
+            return ray.get(ref, timeout=timeout)
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, FedrayError):
+                raise exc.cause from None
+            raise
 
     def wait(self, refs: list[Any], num_returns: int, timeout: float | None) -> tuple[list[Any], list[Any]]:
         import ray

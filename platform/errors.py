@@ -28,6 +28,11 @@ class WorkloadError(FedrayError):
     """An unknown workload name."""
 
 
+class DivergedError(FedrayError):
+    """A training loss that became NaN or infinite: the run stops there instead of finishing with NaN weights and
+    reporting NaN metrics under exit status 0."""
+
+
 _RULES = {"positive": lambda v: v > 0, "0 or more": lambda v: v >= 0}
 
 

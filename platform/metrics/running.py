@@ -3,7 +3,19 @@ the host wait for a GPU at every step, so it could never queue the next step's w
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+from fedray.platform.errors import DivergedError
+
+
+def finite_loss(loss: float, where: str) -> float:
+    """``loss`` when it is finite; otherwise :class:`DivergedError` naming ``where`` (what was training, and the
+    step or epoch). Called where a loss reaches the host anyway, so the check costs no extra device sync."""
+    if not math.isfinite(loss):
+        raise DivergedError(f"{where}: the training loss became {loss}; training diverged (lower the learning rate)")
+    return loss
 
 
 def window_mean(losses: list[torch.Tensor]) -> float:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from fedray.platform.metrics.running import window_mean
+from fedray.platform.metrics.running import finite_loss, window_mean
 
 EMA_WARMUP_OFFSET = 10  # decay_n = min(decay, (1 + n) / (10 + n)): 0.9 after 80 updates, 0.99 after 890
 
@@ -65,10 +65,12 @@ def train_with_ema(
     ema_decay: float,
     log_every: int,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    name: str = "training",
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """One step per batch of ``batches``: ``loss_of(model, batch, step)`` is minimised and the EMA (with warm-up,
     :func:`ema_model`) updated. Returns the EMA model and the loss curve (mean loss over every ``log_every`` steps,
-    and over the last partial window)."""
+    and over the last partial window). A window whose loss is not finite stops training (``name`` says what
+    diverged)."""
     ema = ema_model(model, ema_decay)
     curve: list[dict[str, float]] = []
     window: list[torch.Tensor] = []
@@ -83,10 +85,10 @@ def train_with_ema(
         ema.update_parameters(model)
         window.append(loss.detach())
         if (step + 1) % log_every == 0:
-            curve.append({"step": step + 1, "loss": window_mean(window)})
+            curve.append({"step": step + 1, "loss": finite_loss(window_mean(window), f"{name}, step {step + 1}")})
             window = []
     if window:
-        curve.append({"step": step + 1, "loss": window_mean(window)})
+        curve.append({"step": step + 1, "loss": finite_loss(window_mean(window), f"{name}, step {step + 1}")})
     return ema.module, curve
 
 

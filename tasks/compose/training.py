@@ -46,7 +46,9 @@ def _train(
 ) -> tuple[nn.Module, dict[str, Any]]:
     began, started = time.time(), time.perf_counter()
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=cfg.train.weight_decay)
-    ema, curve = train_with_ema(model, loss_of, batches, optimizer, cfg.train.ema, cfg.train.log_every)
+    ema, curve = train_with_ema(
+        model, loss_of, batches, optimizer, cfg.train.ema, cfg.train.log_every, name=f"compose {name}"
+    )
     info = {
         "steps": steps,
         "loss_curve": curve,

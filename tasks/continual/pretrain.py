@@ -21,13 +21,15 @@ from fedray.platform.data.tasks import per_class_subset
 from fedray.platform.device import select_device
 from fedray.platform.errors import DataError
 from fedray.platform.io import load_arrays
+from fedray.platform.metrics.running import RunningLoss, finite_loss
 from fedray.platform.modules.mamba import VisionMamba
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.continual.config import ContinualConfig
 
 
 def pretrain_backbone(cfg: ContinualConfig, in_channels: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The backbone's state after digit pre-training, and ``{dataset, samples, epochs, train_acc, seconds}``."""
+    """The backbone's state after digit pre-training, and ``{dataset, samples, epochs, train_acc, train_loss,
+    seconds}`` (accuracy and loss of the last epoch)."""
     started = time.perf_counter()
     torch.manual_seed(derive_seed(cfg.seed, "pretrain"))
     device = select_device(prefer_gpu=cfg.num_gpus > 0)  # runs in the driver: on a GPU only when the run asks for one
@@ -46,21 +48,25 @@ def pretrain_backbone(cfg: ContinualConfig, in_channels: int) -> tuple[dict[str,
     batches = shuffled_batches(
         cfg.pretrain.batch_size, torch.Generator().manual_seed(derive_seed(cfg.seed, "pretrain", "batches"))
     )
-    correct = 0
-    for _ in range(cfg.pretrain.epochs):
-        correct = 0
+    correct, loss = 0, float("nan")
+    for epoch in range(cfg.pretrain.epochs):
+        correct, running = 0, RunningLoss()
         for idx in batches(len(labels)):
             optimizer.zero_grad(set_to_none=True)
             logits = head(backbone(images[idx]))
-            F.cross_entropy(logits, labels[idx]).backward()
+            batch_loss = F.cross_entropy(logits, labels[idx])
+            batch_loss.backward()
             optimizer.step()
+            running.add(batch_loss, len(idx))
             correct += int((logits.argmax(1) == labels[idx]).sum())
+        loss = finite_loss(running.mean(), f"continual pre-training, epoch {epoch + 1}")
     state = {k: v.detach().cpu().numpy() for k, v in backbone.state_dict().items()}
     info = {
         "dataset": digits.name,
         "samples": len(labels),
         "epochs": cfg.pretrain.epochs,
         "train_acc": correct / max(len(labels), 1),
+        "train_loss": loss,
         "seconds": time.perf_counter() - started,
     }
     return state, info

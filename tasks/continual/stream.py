@@ -25,7 +25,7 @@ from fedray.platform.data.arrays import ImageArrays
 from fedray.platform.device import select_device
 from fedray.platform.io import load_arrays, read_metadata, save_arrays
 from fedray.platform.metrics.continual import average_accuracy, backward_transfer, forgetting
-from fedray.platform.metrics.running import RunningLoss
+from fedray.platform.metrics.running import RunningLoss, finite_loss
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.continual.config import ContinualConfig
 from fedray.tasks.continual.learners import make_learner
@@ -126,7 +126,7 @@ class TaskStream:
         )
         images, labels = images.to(self.device), labels.to(self.device)
         running = RunningLoss()
-        for _ in range(cfg.epochs):
+        for epoch in range(cfg.epochs):
             self.model.train()
             for idx in batches(len(labels)):
                 optimizer.zero_grad(set_to_none=True)
@@ -135,6 +135,7 @@ class TaskStream:
                 optimizer.step()
                 running.add(loss, len(idx))
             schedule.step()
+            finite_loss(running.mean(), f"continual stream {self.stream}, task {task + 1}, epoch {epoch + 1}")
         return running.mean()
 
     @torch.no_grad()

@@ -20,7 +20,7 @@ from torch import nn
 from fedray.platform.config import load_config
 from fedray.platform.data.natural import Image
 from fedray.platform.device import select_device
-from fedray.platform.metrics.running import window_mean
+from fedray.platform.metrics.running import finite_loss, window_mean
 from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion
 from fedray.platform.modules.discriminator import TimeAwareDiscriminator
 from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
@@ -150,7 +150,9 @@ def train_student(
         for key, value in {"loss": loss, **terms}.items():
             window.setdefault(key, []).append(value.detach())
         if (step + 1) % cfg.train.log_every == 0 or step + 1 == cfg.train.steps:
-            curve.append({"step": step + 1, **{k: window_mean(v) for k, v in window.items()}})
+            point = {"step": step + 1, **{k: window_mean(v) for k, v in window.items()}}
+            finite_loss(point["loss"], f"distill {variant}, step {step + 1}")
+            curve.append(point)
             window = {}
     return state_arrays(ema.module), {
         "steps": cfg.train.steps,

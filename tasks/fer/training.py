@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from fedray.platform.device import select_device, torch_threads
+from fedray.platform.metrics.running import finite_loss
 from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
 from fedray.platform.seeding import derive_seed
 from fedray.tasks.fer.augment import augment
@@ -102,6 +103,7 @@ def train_method(
                     counts[name] = counts.get(name, 0) + 1
             val_acc = float((_predict(model, vx, t.eval_batch_size, device) == val_y).mean())
             point = {"epoch": epoch + 1, **{k: float(sums[k]) / counts[k] for k in sums}, "lr": lr, "val_acc": val_acc}
+            finite_loss(point["loss"], f"fer {method}, epoch {epoch + 1}")
             point.update({f"{k}_batches": counts.get(k, 0) for k in model.terms})  # batches the term was defined for
             curve.append(point)
             if val_acc > best[0]:

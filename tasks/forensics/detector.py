@@ -26,6 +26,7 @@ from fedray.platform.data.forgery import draw_samples
 from fedray.platform.device import select_device
 from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.io import load_arrays, read_metadata, save_arrays, strip_wrapper_prefixes
+from fedray.platform.metrics.running import finite_loss
 from fedray.platform.modules.build import build_model
 from fedray.platform.modules.config import ModelConfig
 from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
@@ -87,7 +88,8 @@ def train_detector(
             group["lr"] = learning_rate(cfg, epoch)
         stats = train_epochs(model, epoch_data, optimizer, range(epoch, epoch + 1), batches)
         steps += stats["steps"]
-        curve.append({"epoch": epoch + 1, "loss": stats["train_loss"], "lr": learning_rate(cfg, epoch)})
+        loss = finite_loss(stats["train_loss"], f"detector, epoch {epoch + 1}")
+        curve.append({"epoch": epoch + 1, "loss": loss, "lr": learning_rate(cfg, epoch)})
     model.eval()
     info = {
         "train_loss": curve[-1]["loss"] if curve else float("nan"),

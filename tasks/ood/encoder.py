@@ -18,6 +18,7 @@ from torch import nn
 from fedray.clients.training import shuffled_batches, train_epochs
 from fedray.platform.device import select_device, torch_threads
 from fedray.platform.io import load_arrays
+from fedray.platform.metrics.running import finite_loss
 from fedray.platform.modules.classifier import build_classifier
 from fedray.platform.modules.config import ModelConfig
 from fedray.platform.modules.state import as_tensor, load_state_arrays, state_arrays
@@ -77,7 +78,10 @@ def train_encoder(
             cfg.batch_size, torch.Generator().manual_seed(derive_seed(seed, "encoder", "batches"))
         )
         losses = [
-            train_epochs(model, lambda _e: (x, y), optimizer, range(e, e + 1), batches)["train_loss"]
+            finite_loss(
+                train_epochs(model, lambda _e: (x, y), optimizer, range(e, e + 1), batches)["train_loss"],
+                f"ood encoder, epoch {e + 1}",
+            )
             for e in range(cfg.epochs)
         ]
         model.eval()

@@ -16,7 +16,7 @@ import torch
 
 from fedray.clients.training import shuffled_batches
 from fedray.platform.device import select_device, torch_threads
-from fedray.platform.metrics.running import RunningLoss
+from fedray.platform.metrics.running import RunningLoss, finite_loss
 from fedray.platform.modules.diffusion.feature_mlp import FeatureDenoiser
 from fedray.platform.modules.diffusion.gaussian import Denoiser, GaussianDiffusion, gaussian_like, mean_flat
 from fedray.platform.modules.diffusion.samplers import ddim_sample
@@ -77,7 +77,7 @@ def train_feature_model(cfg: LFDN, z0: np.ndarray, kind: Kind, epochs: int, seed
                 loss.backward()
                 optimizer.step()
                 running.add(loss, len(idx))
-            losses.append(running.total() / len(data))
+            losses.append(finite_loss(running.total() / len(data), f"ood {kind} feature diffusion, epoch {epoch + 1}"))
             if epoch == 0:
                 epoch1 = state_arrays(model)
     return {"final": state_arrays(model), "epoch1": epoch1, "losses": losses, "seconds": time.perf_counter() - started}

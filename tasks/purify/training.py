@@ -81,7 +81,13 @@ def _train(
     model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     ema, curve = train_with_ema(
-        model, loss_of, _batches(cfg, train, label), optimizer, cfg.train.ema, cfg.train.log_every
+        model,
+        loss_of,
+        _batches(cfg, train, label),
+        optimizer,
+        cfg.train.ema,
+        cfg.train.log_every,
+        name=f"purify {label}",
     )
     info = {"steps": cfg.train.steps, "loss_curve": curve, "seconds": time.perf_counter() - started}
     info["device"] = str(device)

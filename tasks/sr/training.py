@@ -75,7 +75,7 @@ def train_method(config_yaml: str, method: str, images: list[Image]) -> tuple[di
     optimizer, scheduler = optimizer_of(cfg, model)
     ema, curve = train_with_ema(
         model, sr_loss(cfg, method, device), training_pairs(cfg, images, device), optimizer, cfg.train.ema,
-        cfg.train.log_every, scheduler,
+        cfg.train.log_every, scheduler, name=f"sr {method}",
     )  # fmt: skip
     info = {
         "steps": cfg.train.steps,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fedray.cluster.launch import resolve_config, run_workload
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, DivergedError
 
 TINY = [
     "cluster.mode=inline",
@@ -111,6 +111,9 @@ def test_pretraining_is_saved_and_reused_on_resume(tmp_path: Path, digit_sheet: 
     assert resumed["pretrain"]["source"] == str(saved) and resumed["acc_matrix"] == summary["acc_matrix"]
     other, _ = run(tmp_path, *args[:-2], "run.name=reuse", "data.tasks=2", f"pretrain.checkpoint={saved}")
     assert other["pretrain"]["source"] == str(saved)
+    assert 0 < summary["pretrain"]["train_loss"] < 3
+    with pytest.raises(DivergedError, match=r"^continual pre-training, epoch 2: the training loss became"):
+        run(tmp_path, *args, "run.name=diverged", "pretrain.lr=1e30", "pretrain.epochs=2")  # epoch 1 is one batch
 
 
 def test_only_the_digits_stream_is_flagged_as_sharing_the_pretraining_classes():

@@ -12,7 +12,7 @@ import torch
 from fedray.cluster.federation_config import FederatedConfig
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.config import to_yaml
-from fedray.platform.errors import ConfigError, DataError
+from fedray.platform.errors import ConfigError, DataError, DivergedError
 from fedray.platform.io import save_arrays
 from fedray.platform.modules.diffusion.resshift import ResShiftDiffusion, resshift_sqrt_etas
 from fedray.platform.modules.discriminator import TimeAwareDiscriminator
@@ -98,6 +98,9 @@ def test_distill_workload_from_a_tiny_sr_teacher(tmp_path: Path):
     again, _ = run_workload("distill", resolve_config("distill", overrides=[*overrides, "resume=true"]))
     assert again["results"]["tad_sr"]["psnr_y"] == pytest.approx(summary["results"]["tad_sr"]["psnr_y"])
     assert again["training"]["tad_sr"] == {"source": "checkpoint"}
+    diverging = [*overrides, "run.name=diverged", "train.lr=1e30", "variants=[tad_sr]"]
+    with pytest.raises(DivergedError, match=r"^distill tad_sr, step \d+: the training loss became"):
+        run_workload("distill", resolve_config("distill", overrides=diverging))
 
 
 def test_missing_teacher_and_bad_variants_are_one_line_errors(tmp_path: Path):

@@ -97,3 +97,32 @@ def test_losses_kept_on_their_device_give_the_host_sums() -> None:
         host += loss.item() * n
     assert running.total() == host and running.mean() == host / sum(sizes)  # bit for bit
     assert window_mean(losses[:10]) == pytest.approx(sum(x.item() for x in losses[:10]) / 10, rel=1e-12)
+
+
+@pytest.mark.parametrize("bad_step", [3, 12])  # inside the first log window, and in the last, partial one
+def test_a_loss_that_stops_being_finite_stops_training_at_its_log_window(bad_step: int) -> None:
+    from fedray.platform.errors import DivergedError
+
+    layer = _scalar()
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    steps = []
+
+    def loss_of(net: nn.Module, batch: float, step: int) -> torch.Tensor:
+        steps.append(step)
+        loss = (net.weight.sum() - 1.0) ** 2
+        return loss * float("nan") if step == bad_step else loss
+
+    window_end = 5 if bad_step < 5 else 13
+    with pytest.raises(DivergedError, match=rf"^toy, step {window_end}: the training loss became nan; training "):
+        train_with_ema(layer, loss_of, iter([0.0] * 13), optimizer, 0.9, log_every=5, name="toy")
+    assert steps[-1] == window_end - 1  # no step after the window that showed it
+
+
+def test_finite_loss_passes_numbers_and_names_what_diverged() -> None:
+    from fedray.platform.errors import DivergedError
+    from fedray.platform.metrics.running import finite_loss
+
+    assert finite_loss(0.25, "x") == 0.25
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(DivergedError, match=r"^detector, epoch 2: the training loss became"):
+            finite_loss(bad, "detector, epoch 2")
