@@ -124,3 +124,57 @@ FAIRNESS_TINY = [  # a fairness run of a few seconds: two seeds of a small detec
     "evaluation.per_cell=8",
     "evaluation.calibration_per_cell=6",
 ]
+
+CONTINUAL_TINY = [  # a continual run of seconds: five tasks of tiny digits on a random one-block backbone
+    "data.image_size=16",
+    "data.class_order=[0,1,2,3,4,5,6,7,8,9]",
+    "data.tasks=5",
+    "data.train_per_class=40",
+    "model.d_model=16",
+    "model.d_state=4",
+    "model.dt_rank=2",
+    "model.depth=1",
+    "model.group_norm=8",
+    "pretrain.enabled=false",  # the pre-training tests turn it on; the rest start from the same random backbone
+    "train.epochs=6",
+    "train.lr=5e-3",
+    "train.batch_size=32",
+]
+
+OOD_TINY = [  # an ood run of seconds: digits in-distribution, a small encoder and feature network
+    "data.id=digits",
+    "encoder.widths=[8,16,32,64]",
+    "encoder.epochs=2",
+    "lfdn.epochs=2",
+    "lfdn.depth=2",
+    "lfdn.width=64",
+    "ood.texture_crops=100",
+    "ood.noise_samples=60",
+    "ood.max_per_set=100",
+    "inference.batch_size=256",
+    "inference.throughput_samples=100",
+    "baselines.knn_k=10",
+]
+
+PURIFY_TINY = [  # a purify run of seconds: 16-pixel slices, a one-block UNet
+    "data.image_size=16",
+    "data.test_slices=4",
+    "data.test_volume=/nonexistent/ch2.nii.gz",  # the same held-out split with or without mricron-data installed
+    "model.model_channels=8",
+    "model.channel_mult=[1,2]",
+    "model.attention_resolutions=[8]",
+    "model.num_res_blocks=1",
+    "train.steps=6",
+    "train.log_every=3",
+    "diffusion.sample_steps=5",
+]
+
+FER_TINY = [  # a fer run of seconds: 16-pixel digits standing in for expressions
+    "data.source=digits",
+    "data.image_size=16",
+    "data.train_samples=420",
+    "data.test_samples=140",
+    "model.widths=[8,16,32,64]",
+    "model.blocks=1",
+    "train.epochs=2",
+]

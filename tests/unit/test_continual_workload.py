@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import CONTINUAL_TINY
 
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.errors import ConfigError, DivergedError
 
-TINY = [
-    "cluster.mode=inline",
-    "data.image_size=16",
-    "data.class_order=[0,1,2,3,4,5,6,7,8,9]",
-    "data.tasks=5",
-    "data.train_per_class=40",
-    "model.d_model=16",
-    "model.d_state=4",
-    "model.dt_rank=2",
-    "model.depth=1",
-    "model.group_norm=8",
-    "pretrain.enabled=false",  # one test below pre-trains; the rest start from the same random backbone
-    "train.epochs=6",
-    "train.lr=5e-3",
-    "train.batch_size=32",
-]
+TINY = ["cluster.mode=inline", *CONTINUAL_TINY]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +39,22 @@ def run(tmp_path: Path, *overrides: str) -> tuple[dict, Path]:
     return summary, run_dir.path
 
 
+@pytest.fixture(scope="module")
+def method_run(tmp_path_factory) -> Callable[[str], tuple[dict, Path]]:
+    """Each method's tiny stream, run once for every test of this module that reads it."""
+    root, done = tmp_path_factory.mktemp("methods"), {}
+
+    def get(method: str) -> tuple[dict, Path]:
+        if method not in done:
+            done[method] = run(root, f"method={method}", f"run.name={method}")
+        return done[method]
+
+    return get
+
+
 @pytest.mark.parametrize("method", ["mambacl", "finetune", "heads", "ewc", "lwf", "replay", "joint"])
-def test_every_method_runs_a_stream(tmp_path: Path, method: str):
-    summary, path = run(tmp_path, f"method={method}", f"run.name={method}")
+def test_every_method_runs_a_stream(method_run, method: str):
+    summary, path = method_run(method)
     assert summary["method"] == method and summary["dataset"] == "digits" and summary["tasks"] == 5
     matrix = summary["acc_matrix"]
     assert [len(row) for row in matrix] == [1, 2, 3, 4, 5]
@@ -74,7 +74,7 @@ def test_every_method_runs_a_stream(tmp_path: Path, method: str):
         assert summary["avg_acc_curve"][0] > 0.75
 
 
-def test_joint_training_learns_the_union_of_seen_tasks_and_bounds_sequential_training(tmp_path: Path):
+def test_joint_training_learns_the_union_of_seen_tasks_and_bounds_sequential_training(method_run):
     from fedray.platform.config import load_config
     from fedray.platform.data.load import load_train_test
     from fedray.tasks.continual.config import ContinualConfig
@@ -89,8 +89,7 @@ def test_joint_training_learns_the_union_of_seen_tasks_and_bounds_sequential_tra
     assert sorted(labels.unique().tolist()) == [0, 1, 2, 3, 4, 5]  # global labels of tasks 1..3
     assert make_learner(load_config(ContinualConfig, overrides=TINY)).training_set(tasks, 2)[1] is tasks[2].train_labels
 
-    joint, _ = run(tmp_path, "method=joint", "run.name=joint")
-    sequential, _ = run(tmp_path, "method=finetune", "run.name=seq")
+    joint, sequential = method_run("joint")[0], method_run("finetune")[0]
     # measured at this size (seed 0): joint 0.589, Seq-FT 0.094 (forgetting 0.014 against 0.247)
     assert joint["avg_acc"] > sequential["avg_acc"] + 0.3
     assert joint["forgetting"] < sequential["forgetting"]

@@ -8,32 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import COMPOSE_TINY, FAIRNESS_TINY
+from helpers import COMPOSE_TINY, CONTINUAL_TINY, FAIRNESS_TINY, FER_TINY, OOD_TINY, PURIFY_TINY
 
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.errors import DivergedError
 
-CONTINUAL = ["data.image_size=16", "data.tasks=2", "data.train_per_class=20", "model.d_model=16", "model.d_state=4",
-             "model.dt_rank=2", "model.depth=1", "model.group_norm=8", "pretrain.enabled=false",
-             "train.epochs=2"]  # fmt: skip
-OOD = ["data.id=digits", "encoder.widths=[8,16,32,64]", "encoder.epochs=2", "lfdn.epochs=2", "lfdn.depth=2",
-       "lfdn.width=64", "ood.texture_crops=100", "ood.noise_samples=60", "ood.max_per_set=100"]  # fmt: skip
-PURIFY = ["data.image_size=16", "data.test_slices=4", "data.test_volume=/nonexistent/ch2.nii.gz",
-          "model.model_channels=8", "model.channel_mult=[1,2]", "model.attention_resolutions=[8]",
-          "model.num_res_blocks=1", "train.steps=6", "train.log_every=3", "diffusion.sample_steps=5"]  # fmt: skip
-FER = ["data.source=digits", "data.image_size=16", "data.train_samples=420", "data.test_samples=140",
-       "model.widths=[8,16,32,64]", "model.blocks=1", "train.epochs=2", "methods=[linear_ce]"]  # fmt: skip
-
 CASES = {
-    "continual stream": ("continual", [*CONTINUAL, "train.lr=1e30"], r"continual stream 0, task 1, epoch \d+"),
-    "ood encoder": ("ood", [*OOD, "encoder.lr=1e30"], r"ood encoder, epoch \d+"),
-    "ood feature diffusion": ("ood", [*OOD, "lfdn.lr=1e30"], r"ood \w+ feature diffusion, epoch \d+"),
-    "purify ddpm": ("purify", [*PURIFY, "train.lr=1e30"], r"purify \w+, step \d+"),
+    "continual stream": ("continual", [*CONTINUAL_TINY, "train.lr=1e30"], r"continual stream 0, task 1, epoch \d+"),
+    "ood encoder": ("ood", [*OOD_TINY, "encoder.lr=1e30"], r"ood encoder, epoch \d+"),
+    "ood feature diffusion": ("ood", [*OOD_TINY, "lfdn.lr=1e30"], r"ood \w+ feature diffusion, epoch \d+"),
+    "purify ddpm": ("purify", [*PURIFY_TINY, "train.lr=1e30"], r"purify \w+, step \d+"),
     "compose base": ("compose", [*COMPOSE_TINY, "train.base_lr=1e30"], r"compose \w+, step \d+"),
     "fairness detector": ("fairness", [*FAIRNESS_TINY, "detector.lr=1e30"], r"detector, epoch \d+"),
     "fer": (
         "fer",
-        [*FER, "train.lr_per_method={linear_ce: 1e30}", "train.warmup_epochs=0"],
+        [*FER_TINY, "methods=[linear_ce]", "train.lr_per_method={linear_ce: 1e30}", "train.warmup_epochs=0"],
         r"fer linear_ce, epoch \d+",
     ),
 }

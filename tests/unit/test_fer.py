@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import FER_TINY
 
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.config import load_config
@@ -306,16 +307,7 @@ def test_a_stand_in_written_as_a_folder_reads_back_as_the_same_images(tmp_path: 
 
 # --- whole runs (inline runtime) -----------------------------------------------------------------------------------
 
-TINY = [
-    "cluster.mode=inline",
-    "data.source=digits",
-    "data.image_size=16",
-    "data.train_samples=420",
-    "data.test_samples=140",
-    "model.widths=[8,16,32,64]",
-    "model.blocks=1",
-    "train.epochs=2",
-]
+TINY = ["cluster.mode=inline", *FER_TINY]
 
 
 def _run(root: Path, embeddings: Path, *overrides: str) -> tuple[dict, Path]:

@@ -8,25 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import OOD_TINY
 
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.errors import DataError
 
-TINY = [
-    "cluster.mode=inline",
-    "data.id=digits",
-    "encoder.widths=[8,16,32,64]",
-    "encoder.epochs=2",
-    "lfdn.epochs=2",
-    "lfdn.depth=2",
-    "lfdn.width=64",
-    "ood.texture_crops=100",
-    "ood.noise_samples=60",
-    "ood.max_per_set=100",
-    "inference.batch_size=256",
-    "inference.throughput_samples=100",
-    "baselines.knn_k=10",
-]
+TINY = ["cluster.mode=inline", *OOD_TINY]
 SETS = ["lfw", "textures", "uniform_noise", "gaussian_noise"]
 
 

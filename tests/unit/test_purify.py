@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import PURIFY_TINY
 
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.errors import ConfigError, DataError
@@ -23,19 +24,7 @@ from fedray.tasks.purify.data import folder_slices, prepare_slice, template_spli
 from fedray.tasks.purify.metrics import slice_quality
 from fedray.tasks.purify.motion import corrupt
 
-TINY = [
-    "cluster.mode=inline",
-    "data.image_size=16",
-    "data.test_slices=4",
-    "data.test_volume=/nonexistent/ch2.nii.gz",  # the same held-out split with or without mricron-data installed
-    "model.model_channels=8",
-    "model.channel_mult=[1,2]",
-    "model.attention_resolutions=[8]",
-    "model.num_res_blocks=1",
-    "train.steps=6",
-    "train.log_every=3",
-    "diffusion.sample_steps=5",
-]
+TINY = ["cluster.mode=inline", *PURIFY_TINY]
 
 
 def deal_out_reference(y, x_prop, y_t, t, mask, abar, gamma=0.7, total=1000):
