@@ -85,6 +85,11 @@ class Federation:
 def run(cfg: FederatedConfig, runtime: Runtime, run_dir: RunDir) -> dict[str, Any]:
     """The workload's entry on Ray or inline: load the clients' data, place the clients, drive the rounds."""
     started = time.perf_counter()
+    if cfg.data.scope == "all":
+        raise ConfigError(
+            "data.scope=all gives a silo all of its own data (fedray join); the clients of one cluster share one "
+            "dataset, so use data.scope=shard"
+        )
     data = federated_data(cfg.data, cfg.clients.num_clients, cfg.seed)
     resume_from = resume_point(cfg, run_dir)  # after loading data: bad input must not cost an earlier run its state
     asked = time.time()

@@ -30,8 +30,9 @@ from fedray.cluster.federation import Federation, drive, resume_point
 from fedray.cluster.federation_config import FederatedConfig
 from fedray.cluster.flower_runtime import GridRuntime, Silo
 from fedray.platform.config import load_config, to_yaml
-from fedray.platform.data.federated import FederatedData, federated_data
+from fedray.platform.data.federated import FederatedData, silo_data
 from fedray.platform.errors import FedrayError
+from fedray.platform.messages import ClientData
 from fedray.platform.rundir import RunDir
 
 CONFIG_KEY = "fedray-config"
@@ -136,15 +137,15 @@ class SiloClient:
         self.cfg = config_from_text(str(context.run_config[CONFIG_KEY]), overrides)
         self.state_dir = Path(str(node.get("state-dir", "fedray-state"))).expanduser().resolve() / self.cfg.run.name
 
-    def data(self) -> FederatedData:
-        return federated_data(self.cfg.data, self.cfg.clients.num_clients, self.cfg.seed)
+    def data(self) -> tuple[ClientData, FederatedData]:
+        return silo_data(self.cfg.data, self.cfg.clients.num_clients, self.client_id, self.cfg.seed)
 
     def client(self) -> FederatedClient:
         cfg = self.cfg
         spec = ClientSpec(
             cfg.model, cfg.clients, cfg.seed, cfg.method, cfg.strategy == "fedprox", cfg.privacy, str(self.state_dir)
         )
-        return FederatedClient(self.client_id, self.data().clients[self.client_id], spec)
+        return FederatedClient(self.client_id, self.data()[0], spec)
 
 
 @client_app.train()
@@ -169,14 +170,14 @@ def query(msg: Message, context: Context) -> Message:
     if call.get("call") == "ready":
         if call.get("arg0"):
             shutil.rmtree(silo.state_dir, ignore_errors=True)
-        data = silo.data()
+        mine, data = silo.data()
         return Message(
             wire.answer(
                 client_id=silo.client_id,
                 in_channels=data.in_channels,
                 num_classes=data.num_classes,
                 dataset=data.name,
-                num_train=data.clients[silo.client_id].num_train,
+                num_train=mine.num_train,
                 skipped_images=data.skipped_images,
             ),
             reply_to=msg,

@@ -7,6 +7,7 @@ from typing import Literal
 
 from fedray.platform.errors import ConfigError, require
 
+OWN_DATA = ("folder", "fashion_mnist")  # datasets read from data.path: what a silo can hold of its own
 FAMILIES = ("colour", "blur", "resample", "sharpen", "jpeg")  # artifact families of the self-blended forgeries
 
 
@@ -67,6 +68,11 @@ class DataConfig:
     ``folder`` reads real (label 0) and fake (label 1) images from ``path/real/**`` and ``path/fake/**``, or the
     samples, clients and groups an optional ``path/metadata.csv`` lists (see ``folder.*``), so a detector can be
     trained on any image collection without code.
+
+    ``scope`` says whose data that is. ``shard`` (default): one dataset for the whole federation, which
+    ``partition`` splits across the clients (a Ray cluster, or silos that each read the same files and keep their
+    own part). ``all``: a silo's own data — everything at ``path`` is this client's, split only into its train and
+    test sets (``fedray join ... data.scope=all data.path=/srv/frames``); a metadata client column is then ignored.
     """
 
     name: Literal["digits", "fashion_mnist", "synthetic", "forgery", "folder"] = "digits"
@@ -80,6 +86,7 @@ class DataConfig:
     alpha: float = 0.5  # Dirichlet concentration: smaller means more label skew across clients
     min_client_samples: int = 10
     test_fraction: float = 0.2  # of each client's shard, held out for that client's evaluation
+    scope: Literal["shard", "all"] = "shard"
     forgery: ForgeryConfig = field(default_factory=ForgeryConfig)
     folder: FolderConfig = field(default_factory=FolderConfig)
 
@@ -93,3 +100,8 @@ class DataConfig:
             raise ConfigError(f"data.test_fraction must lie in (0, 1), got {self.test_fraction}")
         if self.alpha <= 0:
             raise ConfigError(f"data.alpha (the Dirichlet concentration) must be positive, got {self.alpha}")
+        if self.scope == "all" and self.name not in OWN_DATA:
+            raise ConfigError(
+                f"data.scope=all reads a silo's own images at data.path; data.name={self.name} is the same data on "
+                f"every silo (use data.name={' or '.join(OWN_DATA)}, or data.scope=shard)"
+            )

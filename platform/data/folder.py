@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -239,6 +239,8 @@ def _samples(root: Path, cfg: DataConfig, num_clients: int) -> list[FolderSample
     if cfg.folder.metadata != default and not metadata.is_file():  # named on purpose: not an optional default
         raise DataError(f"data.folder.metadata={cfg.folder.metadata}: {metadata} does not exist")
     samples = read_metadata(root, metadata) if metadata.is_file() else list_samples(root)
+    if cfg.scope == "all":  # a silo's own folder: every sample is this client's, whatever a client column says
+        samples = [replace(s, client=None) for s in samples]
     if not samples:
         source = f"{metadata} lists" if metadata.is_file() else f"{root}/real and {root}/fake hold"
         raise DataError(f"{source} no images ({', '.join(IMAGE_EXTENSIONS)})")

@@ -8,6 +8,7 @@ import yaml
 
 from fedray.clients.state_store import ClientStateStore
 from fedray.cluster.launch import resolve_config, run_workload
+from fedray.platform.errors import ConfigError
 from fedray.platform.io import load_arrays
 
 
@@ -131,3 +132,11 @@ def test_fedprox_and_fedadam_run_and_differ_from_fedavg(tiny_overrides):
         cfg = resolve_config("federated", None, overrides)
         losses[strategy] = run_workload("federated", cfg)[0]["test_loss"]
     assert len(set(losses.values())) == 3
+
+
+def test_scope_all_is_refused_where_the_clients_share_one_dataset(tmp_path):
+    """Every client of one cluster would train on the same full dataset: a silo-only setting, refused up front."""
+    cfg = resolve_config("federated", None, ["data.scope=all", "data.name=folder", f"data.path={tmp_path}",
+                                             "cluster.mode=inline", f"run.root={tmp_path}"])  # fmt: skip
+    with pytest.raises(ConfigError, match=r"data\.scope=all gives a silo all of its own data"):
+        run_workload("federated", cfg)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from flwr.app import ArrayRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
+from skimage import io
 
 from fedray.cluster import flower_app
 from fedray.cluster.federation import drive, resume_point
@@ -65,9 +66,9 @@ def task_identity(monkeypatch):
     monkeypatch.setattr(TaskIdentity, "_task_id", 1, raising=False)
 
 
-def fedray_silo(cfg, client_id: int, state_dir):
-    context = Context(1, 100 + client_id, {"client-id": client_id, "state-dir": str(state_dir)}, RecordDict(),
-                      {flower_app.CONFIG_KEY: to_yaml(cfg)})  # fmt: skip
+def fedray_silo(cfg, client_id: int, state_dir, overrides: str = ""):
+    node = {"client-id": client_id, "state-dir": str(state_dir), "overrides": overrides}
+    context = Context(1, 100 + client_id, node, RecordDict(), {flower_app.CONFIG_KEY: to_yaml(cfg)})
     handlers = {"train": flower_app.train, "evaluate": flower_app.evaluate, "query": flower_app.query}
     return lambda message: handlers[message.metadata.message_type](message, context)
 
@@ -133,6 +134,30 @@ def test_silent_and_failing_silos_are_dropped_by_the_quorum(tmp_path):
     summary, _, _ = _federate(cfg, nodes, tmp_path)
     assert summary["rounds_completed"] == 2 and summary["evaluated"] == 2
     assert {c["client"]: c["failed_rounds"] for c in summary["per_client"]} == {0: 0, 1: 0}
+
+
+def _real_and_fake_folder(root, count: int):
+    """``count`` small grey images, every third one fake."""
+    rng = np.random.default_rng(count)
+    for i in range(count):
+        path = root / ("fake" if i % 3 == 0 else "real") / f"x{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        io.imsave(path, rng.integers(0, 256, (12, 12), dtype=np.uint8), check_contrast=False)
+
+
+def test_silos_with_their_own_folders_train_on_all_of_them(tmp_path):
+    """``fedray join ... data.scope=all data.name=folder data.path=DIR``: each silo evaluates on a quarter of its own
+    folder and trains on the rest, instead of on one client's shard of it."""
+    cfg = resolve_config("federated", None, [*TINY, "clients.num_clients=2", "data.test_fraction=0.25",
+                                             f"run.root={tmp_path}"])  # fmt: skip
+    nodes = {}
+    for k, count in enumerate((20, 32)):
+        _real_and_fake_folder(tmp_path / f"frames{k}", count)
+        own = f"data.scope=all data.name=folder data.path={tmp_path / f'frames{k}'} data.folder.channels=1"
+        nodes[100 + k] = fedray_silo(cfg, k, tmp_path / f"s{k}", own)
+    summary, _, _ = _federate(cfg, nodes, tmp_path)
+    assert summary["dataset"] == "folder" and summary["rounds_completed"] == 2
+    assert {c["client"]: c["n_samples"] for c in summary["per_client"]} == {0: 5, 1: 8}
 
 
 def test_too_few_silos_is_a_clear_error(tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import re
 
@@ -6,7 +7,7 @@ import pytest
 from skimage import io
 
 from fedray.platform.data.config import DataConfig, FolderConfig
-from fedray.platform.data.federated import federated_data
+from fedray.platform.data.federated import federated_data, silo_data
 from fedray.platform.data.folder import client_order, find_images, read_image, read_images
 from fedray.platform.errors import ConfigError, DataError
 
@@ -200,3 +201,21 @@ def test_each_client_is_split_stratified_by_label(tmp_path):
         (tmp_path / "fake" / f"s{i}.png").unlink()
     (client,) = federated_data(cfg, num_clients=1, seed=0).clients  # one fake cannot be stratified: a plain split
     assert len(client.train_labels) + len(client.test_labels) == 33
+
+
+def test_a_silo_with_scope_all_keeps_every_image_of_its_own_folder(tmp_path):
+    """``data.scope=all``: a silo's folder is its own, so its train and test sets together are exactly that folder
+    (a metadata client column is ignored); ``shard`` keeps only the client's part, as for a pooled dataset."""
+    _metadata_tree(tmp_path)  # 24 listed images of two clients, one of them unreadable
+    pooled = DataConfig(name="folder", path=str(tmp_path), image_size=6, test_fraction=0.25, folder=FolderConfig(1))
+    own = dataclasses.replace(pooled, scope="all")
+    mine, data = silo_data(own, num_clients=3, client_id=2, seed=0)
+    seen = np.concatenate([_ids(mine.train_images), _ids(mine.test_images)])
+    assert sorted(seen) == list(range(24)) and len(mine.test_labels) == 6
+    assert data.skipped_images == 1 and len(data.clients) == 1
+    shard, whole = silo_data(pooled, num_clients=2, client_id=1, seed=0)
+    assert shard is whole.clients[1] and shard.num_train + len(shard.test_labels) == 12  # client '10' of two
+    with pytest.raises(ConfigError, match=r"client id 2 is outside 0..1 \(clients.num_clients=2\)"):
+        silo_data(pooled, num_clients=2, client_id=2, seed=0)
+    with pytest.raises(ConfigError, match=r"data\.name=forgery is the same data on every silo"):
+        DataConfig(name="forgery", scope="all").check()
