@@ -30,9 +30,9 @@ from fedray.cluster.federation import Federation, drive, resume_point
 from fedray.cluster.federation_config import FederatedConfig
 from fedray.cluster.flower_runtime import GridRuntime, Silo
 from fedray.platform.config import load_config, to_yaml
-from fedray.platform.data.federated import FederatedData, silo_data
+from fedray.platform.data.federated import FederatedData
+from fedray.platform.data.silo_cache import cached_silo_data
 from fedray.platform.errors import FedrayError
-from fedray.platform.messages import ClientData
 from fedray.platform.rundir import RunDir
 
 CONFIG_KEY = "fedray-config"
@@ -137,15 +137,18 @@ class SiloClient:
         self.cfg = config_from_text(str(context.run_config[CONFIG_KEY]), overrides)
         self.state_dir = Path(str(node.get("state-dir", "fedray-state"))).expanduser().resolve() / self.cfg.run.name
 
-    def data(self) -> tuple[ClientData, FederatedData]:
-        return silo_data(self.cfg.data, self.cfg.clients.num_clients, self.client_id, self.cfg.seed)
+    def data(self) -> FederatedData:
+        """This silo's data (``clients`` holds its client only), prepared by the first message that needs it."""
+        cfg = self.cfg
+        data, _ = cached_silo_data(cfg.data, cfg.clients.num_clients, self.client_id, cfg.seed, self.state_dir)
+        return data
 
     def client(self) -> FederatedClient:
         cfg = self.cfg
         spec = ClientSpec(
             cfg.model, cfg.clients, cfg.seed, cfg.method, cfg.strategy == "fedprox", cfg.privacy, str(self.state_dir)
         )
-        return FederatedClient(self.client_id, self.data()[0], spec)
+        return FederatedClient(self.client_id, self.data().clients[0], spec)
 
 
 @client_app.train()
@@ -170,14 +173,14 @@ def query(msg: Message, context: Context) -> Message:
     if call.get("call") == "ready":
         if call.get("arg0"):
             shutil.rmtree(silo.state_dir, ignore_errors=True)
-        mine, data = silo.data()
+        data = silo.data()
         return Message(
             wire.answer(
                 client_id=silo.client_id,
                 in_channels=data.in_channels,
                 num_classes=data.num_classes,
                 dataset=data.name,
-                num_train=mine.num_train,
+                num_train=data.clients[0].num_train,
                 skipped_images=data.skipped_images,
             ),
             reply_to=msg,

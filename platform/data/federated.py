@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from fedray.platform.data.config import DataConfig
@@ -44,11 +45,11 @@ def federated_data(cfg: DataConfig, num_clients: int, seed: int) -> FederatedDat
     return FederatedData([shard_data(data, s) for s in shards], data.in_channels, data.num_classes, data.name)
 
 
-def silo_data(cfg: DataConfig, num_clients: int, client_id: int, seed: int) -> tuple[ClientData, FederatedData]:
-    """What one silo trains and tests on, and the dataset it came from: client ``client_id``'s shard of the
+def silo_data(cfg: DataConfig, num_clients: int, client_id: int, seed: int) -> FederatedData:
+    """What one silo trains and tests on (the only entry of ``clients``): client ``client_id``'s shard of the
     federation's dataset, or with ``data.scope=all`` every sample at ``data.path`` (the silo's own data, which no
     other client shares, so nothing is partitioned away)."""
     if not 0 <= client_id < num_clients:
         raise ConfigError(f"client id {client_id} is outside 0..{num_clients - 1} (clients.num_clients={num_clients})")
     data = federated_data(cfg, 1 if cfg.scope == "all" else num_clients, seed)
-    return data.clients[0 if cfg.scope == "all" else client_id], data
+    return dataclasses.replace(data, clients=[data.clients[0 if cfg.scope == "all" else client_id]])

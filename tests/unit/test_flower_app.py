@@ -18,6 +18,7 @@ from fedray.cluster.federation import drive, resume_point
 from fedray.cluster.flower_runtime import GridRuntime
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.config import to_yaml
+from fedray.platform.data.silo_cache import CACHE_FILE
 from fedray.platform.errors import FedrayError
 from fedray.platform.io import load_arrays
 from fedray.platform.rundir import RunDir
@@ -158,6 +159,7 @@ def test_silos_with_their_own_folders_train_on_all_of_them(tmp_path):
     summary, _, _ = _federate(cfg, nodes, tmp_path)
     assert summary["dataset"] == "folder" and summary["rounds_completed"] == 2
     assert {c["client"]: c["n_samples"] for c in summary["per_client"]} == {0: 5, 1: 8}
+    assert all((tmp_path / f"s{k}" / cfg.run.name / CACHE_FILE).is_file() for k in range(2))  # read once per silo
 
 
 def test_too_few_silos_is_a_clear_error(tmp_path):

@@ -1,5 +1,6 @@
 import dataclasses
 import math
+import os
 import re
 
 import numpy as np
@@ -9,6 +10,7 @@ from skimage import io
 from fedray.platform.data.config import DataConfig, FolderConfig
 from fedray.platform.data.federated import federated_data, silo_data
 from fedray.platform.data.folder import client_order, find_images, read_image, read_images
+from fedray.platform.data.silo_cache import CACHE_FILE, cached_silo_data
 from fedray.platform.errors import ConfigError, DataError
 
 
@@ -209,13 +211,45 @@ def test_a_silo_with_scope_all_keeps_every_image_of_its_own_folder(tmp_path):
     _metadata_tree(tmp_path)  # 24 listed images of two clients, one of them unreadable
     pooled = DataConfig(name="folder", path=str(tmp_path), image_size=6, test_fraction=0.25, folder=FolderConfig(1))
     own = dataclasses.replace(pooled, scope="all")
-    mine, data = silo_data(own, num_clients=3, client_id=2, seed=0)
+    data = silo_data(own, num_clients=3, client_id=2, seed=0)
+    (mine,) = data.clients
     seen = np.concatenate([_ids(mine.train_images), _ids(mine.test_images)])
-    assert sorted(seen) == list(range(24)) and len(mine.test_labels) == 6
-    assert data.skipped_images == 1 and len(data.clients) == 1
-    shard, whole = silo_data(pooled, num_clients=2, client_id=1, seed=0)
-    assert shard is whole.clients[1] and shard.num_train + len(shard.test_labels) == 12  # client '10' of two
+    assert sorted(seen) == list(range(24)) and len(mine.test_labels) == 6 and data.skipped_images == 1
+    (shard,) = silo_data(pooled, num_clients=2, client_id=1, seed=0).clients
+    assert np.array_equal(shard.test_images, federated_data(pooled, 2, 0).clients[1].test_images)
+    assert shard.num_train + len(shard.test_labels) == 12  # client '10' of two
     with pytest.raises(ConfigError, match=r"client id 2 is outside 0..1 \(clients.num_clients=2\)"):
         silo_data(pooled, num_clients=2, client_id=2, seed=0)
     with pytest.raises(ConfigError, match=r"data\.name=forgery is the same data on every silo"):
         DataConfig(name="forgery", scope="all").check()
+
+
+def test_a_silo_prepares_its_folder_once_and_again_when_an_image_changes(tmp_path):
+    """Every Flower message is a new process: the prepared arrays come back from the state folder, equal to what
+    reading the folder gives, until an image, a data key or the file itself changes."""
+    _metadata_tree(tmp_path / "frames")  # with groups, and one unreadable image
+    cfg = DataConfig(name="folder", path=str(tmp_path / "frames"), image_size=6, scope="all", folder=FolderConfig(1))
+    cache = tmp_path / "state"
+    first, hit = cached_silo_data(cfg, 3, 1, 0, cache)
+    assert not hit and (cache / CACHE_FILE).is_file()
+    again, hit = cached_silo_data(cfg, 3, 1, 0, cache)
+    assert hit and again.skipped_examples == first.skipped_examples and again.name == "folder"
+    for field in ("train_images", "train_labels", "test_images", "test_labels", "test_groups"):
+        assert np.array_equal(getattr(again.clients[0], field), getattr(first.clients[0], field)), field
+    assert not cached_silo_data(dataclasses.replace(cfg, image_size=5), 3, 1, 0, cache)[1]  # another data key
+    assert cached_silo_data(dataclasses.replace(cfg, image_size=5), 3, 1, 0, cache)[1]
+    edited = _write(tmp_path / "frames" / "real" / "2" / "x0", 30)  # sample 0 now shows sample 30's value
+    os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**9))  # as an edit a second later
+    fresh, hit = cached_silo_data(dataclasses.replace(cfg, image_size=5), 3, 1, 0, cache)
+    ids = np.concatenate([_ids(fresh.clients[0].train_images), _ids(fresh.clients[0].test_images)])
+    assert not hit and 30 in ids and 0 not in ids
+    (cache / CACHE_FILE).write_bytes(b"not a tensor file")  # a torn or foreign file is prepared again
+    assert not cached_silo_data(cfg, 3, 1, 0, cache)[1] and cached_silo_data(cfg, 3, 1, 0, cache)[1]
+
+
+def test_generated_forgeries_are_drawn_afresh_and_not_cached(tmp_path):
+    from fedray.platform.data.config import ForgeryConfig
+
+    cfg = DataConfig(name="forgery", image_size=8, forgery=ForgeryConfig(train_per_class=4, test_per_class=2))
+    data, hit = cached_silo_data(cfg, 2, 0, 0, tmp_path)
+    assert not hit and data.clients[0].sampler is not None and not (tmp_path / CACHE_FILE).exists()
