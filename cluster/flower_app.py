@@ -36,6 +36,7 @@ from fedray.platform.errors import FedrayError
 from fedray.platform.rundir import RunDir
 
 CONFIG_KEY = "fedray-config"
+NO_QUERY_HANDLER = "No query function registered"  # what a ClientApp without a query function answers (flwr 1.42)
 WORKLOAD = "federated"
 
 server_app = ServerApp()
@@ -74,8 +75,10 @@ def connect_silos(runtime: GridRuntime, cfg: FederatedConfig, fresh: bool) -> Fe
     for node, hello in zip(nodes, hellos, strict=True):
         try:
             answer = runtime.get(hello, timeout=0)
-        except FedrayError:
-            continue  # no fedray query handler: a plain Flower client
+        except FedrayError as exc:
+            if NO_QUERY_HANDLER in str(exc):
+                continue  # a plain Flower client
+            raise FedrayError(f"the silo on node {node} failed to start: {exc}") from None
         ids[node] = int(answer["client_id"])
         answers.append(answer)
     if len(set(ids.values())) != len(ids) or not set(ids.values()) <= set(range(wanted)):

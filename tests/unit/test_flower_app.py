@@ -77,7 +77,7 @@ def fedray_silo(cfg, client_id: int, state_dir, overrides: str = ""):
 def plain_flower_silo(message: Message) -> Message:
     """A stock Flower ClientApp with no fedray code: it adds 0.01 to what it gets and reports fixed metrics."""
     if message.metadata.message_type == "query":
-        raise ValueError("no query function")  # what Flower answers for a handler the app does not have
+        raise ValueError("No query function registered with name 'default'")  # Flower's own words
     arrays = message.content["arrays"]
     if message.metadata.message_type == "train":
         trained = ArrayRecord({k: type(v)(v.numpy() + 0.01) for k, v in arrays.items()})
@@ -160,6 +160,15 @@ def test_silos_with_their_own_folders_train_on_all_of_them(tmp_path):
     assert summary["dataset"] == "folder" and summary["rounds_completed"] == 2
     assert {c["client"]: c["n_samples"] for c in summary["per_client"]} == {0: 5, 1: 8}
     assert all((tmp_path / f"s{k}" / cfg.run.name / CACHE_FILE).is_file() for k in range(2))  # read once per silo
+
+
+def test_a_silo_that_cannot_read_its_data_stops_the_start_with_its_reason(tmp_path):
+    """Not mistaken for a plain Flower client (which would then fail every round): the operator learns why."""
+    cfg = resolve_config("federated", None, [*TINY, f"run.root={tmp_path}"])
+    broken = "data.scope=all data.name=folder data.path=/nonexistent"
+    nodes = {100 + k: fedray_silo(cfg, k, tmp_path / f"s{k}", broken if k == 2 else "") for k in range(3)}
+    with pytest.raises(FedrayError, match=r"silo on node 102 failed to start: .*data.path=/nonexistent is not a dir"):
+        _federate(cfg, nodes, tmp_path)
 
 
 def test_too_few_silos_is_a_clear_error(tmp_path):
