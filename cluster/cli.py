@@ -170,7 +170,8 @@ def _flower(args: argparse.Namespace) -> int:
     key = Path(args.key) if args.key else None
     if key is not None:
         flower_inputs.check_silo_key(key)
-    resolve_config("federated", None, args.overrides)  # a silo's own overrides, checked before it joins
+    own = resolve_config("federated", None, args.overrides)  # a silo's own overrides, checked before it joins
+    flower_inputs.check_silo_data(own.data)
     state_dir = flower_inputs.check_writable_folder(Path(args.state_dir), "--state-dir")
     link = flower_deploy.Link(host, port, ca)
     return flower_deploy.join(link, args.client_id, key, state_dir, args.port, args.overrides, args.retry_s)

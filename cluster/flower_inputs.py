@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from fedray.platform.data.config import OWN_DATA, DataConfig
 from fedray.platform.errors import FedrayError
 
 CREDENTIAL_FILES = ("ca.crt", "server.pem", "server.key")
@@ -38,6 +39,12 @@ def check_writable_folder(path: Path, what: str) -> Path:
     if blocker is not None and not blocker.is_dir():
         raise FedrayError(f"{what} {path}: {blocker} is a file, not a folder")
     return path
+
+
+def check_silo_data(cfg: DataConfig) -> None:
+    """A silo's own data folder exists before its SuperNode starts (the run's other data keys arrive with the run)."""
+    if cfg.name in OWN_DATA and cfg.path is not None and not Path(cfg.path).expanduser().is_dir():
+        raise FedrayError(f"data.path={cfg.path} is not a folder on this silo")
 
 
 def check_new_credentials(out: Path, silos: int) -> None:

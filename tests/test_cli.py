@@ -136,6 +136,20 @@ def test_overrides_may_stand_before_or_after_options(tmp_path):
         (("join", "--superlink", "127.0.0.1:9", "--client-id", "0"), "join needs --ca FILE"),
         (("join", "--superlink", "nowhere", "--client-id", "0", "--insecure"), "--superlink must look like HOST:PORT"),
         (("serve", "mamba", "--insecure"), "only the federated workload runs across silos"),
+        (
+            (
+                "join",
+                "--superlink",
+                "127.0.0.1:9",
+                "--client-id",
+                "0",
+                "--insecure",
+                "data.scope=all",
+                "data.name=folder",
+                "data.path=/nonexistent",
+            ),
+            "data.path=/nonexistent is not a folder on this silo",
+        ),
     ],
 )
 def test_cross_silo_commands_refuse_unsafe_or_wrong_use_in_one_line(args, fragment):
