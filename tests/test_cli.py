@@ -128,27 +128,20 @@ def test_overrides_may_stand_before_or_after_options(tmp_path):
     assert stray.returncode == 2 and "unrecognized arguments: --bogus" in stray.stderr
 
 
+JOIN = ("join", "--client-id", "0")
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
         (("serve", "federated"), "serve needs --credentials DIR (TLS), or --insecure"),
         (("serve", "federated", "--insecure", "resume=true", "run.root=/nonexistent"), "holds no run to resume"),
-        (("join", "--superlink", "127.0.0.1:9", "--client-id", "0"), "join needs --ca FILE"),
-        (("join", "--superlink", "nowhere", "--client-id", "0", "--insecure"), "--superlink must look like HOST:PORT"),
+        ((*JOIN, "--superlink", "127.0.0.1:9"), "join needs --ca FILE"),
+        ((*JOIN, "--superlink", "nowhere", "--insecure"), "--superlink must look like HOST:PORT"),
         (("serve", "mamba", "--insecure"), "only the federated workload runs across silos"),
         (
-            (
-                "join",
-                "--superlink",
-                "127.0.0.1:9",
-                "--client-id",
-                "0",
-                "--insecure",
-                "data.scope=all",
-                "data.name=folder",
-                "data.path=/nonexistent",
-            ),
-            "data.path=/nonexistent is not a folder on this silo",
+            (*JOIN, "--superlink", "127.0.0.1:9", "--insecure", "data.scope=all", "data.name=folder", "data.path=/no"),
+            "data.path=/no is not a folder on this silo",
         ),
     ],
 )
