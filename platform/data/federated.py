@@ -51,5 +51,6 @@ def silo_data(cfg: DataConfig, num_clients: int, client_id: int, seed: int) -> F
     other client shares, so nothing is partitioned away)."""
     if not 0 <= client_id < num_clients:
         raise ConfigError(f"client id {client_id} is outside 0..{num_clients - 1} (clients.num_clients={num_clients})")
-    data = federated_data(cfg, 1 if cfg.scope == "all" else num_clients, seed)
-    return dataclasses.replace(data, clients=[data.clients[0 if cfg.scope == "all" else client_id]])
+    own = cfg.scope == "all"
+    data = federated_data(cfg, 1 if own else num_clients, seed)
+    return dataclasses.replace(data, clients=[data.clients[0 if own else client_id]])

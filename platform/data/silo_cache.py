@@ -27,13 +27,10 @@ CACHE_FILE = "silo_data.safetensors"
 
 
 def file_listing(path: str | None) -> list[tuple[str, int, int]]:
-    """``(relative path, size, mtime_ns)`` of every file under ``path`` (or of ``path`` itself), sorted."""
+    """``(relative path, size, mtime_ns)`` of every file under the folder ``path``, sorted."""
     if path is None:
         return []
     root = Path(path).expanduser()
-    if root.is_file():
-        stat = root.stat()
-        return [(root.name, stat.st_size, stat.st_mtime_ns)]
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
     return [(str(p.relative_to(root)), (s := p.stat()).st_size, s.st_mtime_ns) for p in files]
 
