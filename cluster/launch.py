@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fedray.cluster.runtime import open_runtime
-from fedray.platform.config import WorkloadConfig, load_config, resume_differences, to_yaml
+from fedray.platform.config import WorkloadConfig, check_input_paths, load_config, resume_differences, to_yaml
 from fedray.platform.errors import ConfigError
 from fedray.platform.io import atomic_write
 from fedray.platform.registry import get_workload
@@ -44,6 +44,7 @@ def run_workload(workload: str, cfg: WorkloadConfig) -> tuple[dict[str, Any], Ru
     """Run ``workload`` with a validated ``cfg``; write ``config.yaml`` first and ``metrics.json`` last."""
     entry = get_workload(workload).load_entry()
     check_resumable(workload, cfg)
+    check_input_paths(cfg)
     with open_runtime(cfg.cluster) as runtime:
         resources = cfg.task_resources()
         if resources is not None:  # before anything is written: a request no node can grant would wait forever

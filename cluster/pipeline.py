@@ -19,7 +19,8 @@ from typing import Any
 from fedray.cluster.launch import resolve_config, run_workload
 from fedray.cluster.pipeline_config import ARTIFACT, PipelineConfig
 from fedray.cluster.runtime import open_runtime
-from fedray.platform.config import load_config, to_yaml
+from fedray.platform.config import WorkloadConfig, load_config, resume_differences, to_yaml
+from fedray.platform.errors import FedrayError
 from fedray.platform.io import save_json
 from fedray.platform.registry import get_workload
 
@@ -44,6 +45,7 @@ class PlannedStep:
     config_yaml: str
     num_cpus: float
     num_gpus: float
+    changes: list[str]  # how the config differs from the one the step's run directory holds (empty: the same)
 
 
 def pipeline_dir(cfg: PipelineConfig) -> Path:
@@ -64,8 +66,11 @@ def plan(cfg: PipelineConfig) -> dict[str, PlannedStep]:
         overrides = [ARTIFACT.sub(lambda m: str(run_dirs[m.group(1)]), item) for item in step.overrides]
         placement = [f"run.root={root}", f"run.name={name}", f"cluster.mode={cfg.cluster.mode}"]
         placement.append(f"cluster.address={cfg.cluster.address}")
-        resume = ["resume=true"] if cfg.resume and _has_checkpoints(run_dirs[name]) else []
-        step_cfg = resolve_config(step.workload, step.config, [f"seed={cfg.seed}", *overrides, *placement, *resume])
+        given = [f"seed={cfg.seed}", *overrides, *placement]
+        step_cfg = resolve_config(step.workload, step.config, given)
+        changes = _changes_since_saved(run_dirs[name], step_cfg)
+        if cfg.resume and not changes and _has_checkpoints(run_dirs[name]):
+            step_cfg = resolve_config(step.workload, step.config, [*given, "resume=true"])
         workload = get_workload(step.workload)
         planned[name] = PlannedStep(
             name,
@@ -75,8 +80,22 @@ def plan(cfg: PipelineConfig) -> dict[str, PlannedStep]:
             to_yaml(step_cfg),
             workload.num_cpus,
             workload.num_gpus,
+            changes,
         )
     return planned
+
+
+def _changes_since_saved(run_dir: Path, cfg: WorkloadConfig) -> list[str]:
+    """``key: saved -> now`` for every key a resume must keep that the step's overrides changed since its run
+    directory was written (nothing when there is no earlier run; an unreadable one counts as changed)."""
+    saved_file = run_dir / "config.yaml"
+    if not saved_file.is_file():
+        return []
+    try:
+        saved = load_config(type(cfg), saved_file)
+    except FedrayError as exc:
+        return [f"{saved_file} cannot be read ({exc})"]
+    return resume_differences(saved, cfg)
 
 
 def _previous(path: Path) -> dict[str, Any]:
@@ -88,10 +107,10 @@ def _previous(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _reusable(record: dict[str, Any], step: PlannedStep) -> dict[str, Any] | None:
-    """The metrics of a step that completed in an earlier run of this pipeline, if its results are still there."""
+def _saved_metrics(step: PlannedStep) -> dict[str, Any] | None:
+    """The metrics an earlier run of the step left in its run directory, if they are still there and readable."""
     metrics = step.run_dir / "metrics.json"
-    if record.get("status") not in DONE or not metrics.is_file():
+    if not metrics.is_file():
         return None
     try:
         saved = json.loads(metrics.read_text())
@@ -129,12 +148,20 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         summary.update(wall_seconds=wall, step_seconds_sum=sum(done), runtime=cfg.cluster.mode)
         save_json(summary_path, summary)
 
-    for name, step in steps.items():
-        metrics = _reusable(previous.get(name, {}), step)
-        if metrics is not None:
-            records[name].update(status="reused", seconds=previous[name].get("seconds"), metrics=metrics)
-        elif previous.get(name, {}).get("status") in DONE:
+    for name in cfg.order():  # needs first: a step whose input runs again runs again too
+        step, earlier = steps[name], previous.get(name, {})
+        if earlier.get("status") not in DONE:
+            continue
+        rerun_needs = [n for n in step.needs if records[n]["status"] != "reused"]
+        metrics = _saved_metrics(step)
+        if step.changes:
+            records[name]["note"] = f"its config changed ({'; '.join(step.changes[:3])}): the step runs again"
+        elif rerun_needs:
+            records[name]["note"] = f"{', '.join(rerun_needs)} runs again: the step runs again"
+        elif metrics is None:
             records[name]["note"] = f"{step.run_dir / 'metrics.json'} is missing or unreadable: the step runs again"
+        else:
+            records[name].update(status="reused", seconds=earlier.get("seconds"), metrics=metrics)
     with open_runtime(cfg.cluster) as runtime:
         running: dict[Any, str] = {}
         while any(r["status"] in ("pending", "running") for r in records.values()):

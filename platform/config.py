@@ -24,7 +24,7 @@ from omegaconf.errors import (
 )
 from yaml import YAMLError
 
-from fedray.platform.errors import ConfigError, require
+from fedray.platform.errors import ConfigError, DataError, require
 
 RuntimeMode = Literal["inline", "local", "address"]
 
@@ -71,6 +71,12 @@ class WorkloadConfig:
     def validate(self) -> None:
         """Cross-field checks that types alone cannot express; raise :class:`ConfigError`."""
 
+    def input_paths(self) -> dict[str, str | None]:
+        """Files and folders the run reads by config key (checkpoints, an earlier run, a predictions CSV); unset
+        ones are None. :func:`check_input_paths` makes sure they exist before the run writes anything, so a typo
+        in the last input fails in one line instead of after the stages before it have trained."""
+        return {}
+
     def task_resources(self) -> tuple[float, float] | None:
         """``(num_cpus, num_gpus)`` that each of the workload's tasks or actors asks the runtime for — the top-level
         ``num_cpus``/``num_gpus`` keys of a workload that declares them — or None when it runs no such tasks. Checked
@@ -80,6 +86,15 @@ class WorkloadConfig:
         if cpus is None or gpus is None:
             return None
         return float(cpus), float(gpus)
+
+
+def check_input_paths(cfg: WorkloadConfig) -> None:
+    """One :class:`DataError` naming every input of :meth:`WorkloadConfig.input_paths` that does not exist."""
+    missing = [
+        f"{key} {path}" for key, path in cfg.input_paths().items() if path and not Path(path).expanduser().exists()
+    ]
+    if missing:
+        raise DataError(f"{'; '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist")
 
 
 def check_task_resources(cfg: WorkloadConfig) -> None:

@@ -7,7 +7,7 @@ was wrong and what would be right, without a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 class FedrayError(Exception):
@@ -42,3 +42,28 @@ def require(rule: str, values: Mapping[str, float | None]) -> None:
     bad = [f"{key}={value}" for key, value in values.items() if value is not None and not _RULES[rule](value)]
     if bad:
         raise ConfigError(f"these must be {rule}: {', '.join(bad)}")
+
+
+def check_range(
+    key: str,
+    pair: Sequence[float],
+    floor: float,
+    ceiling: float | None = None,
+    *,
+    floor_open: bool = False,
+    ceiling_open: bool = False,
+) -> None:
+    """A :class:`ConfigError` unless ``pair`` is a range ``[low, high]`` with floor ≤ low ≤ high ≤ ceiling (strict
+    at an open end), as ``data.blur_sigma must be a range [low, high] with 0 ≤ low ≤ high, got [3, 1]``. Sampling
+    ``uniform(low, high)`` from a reversed or out-of-domain range fails deep inside a task, or silently yields
+    nonsense, so every range key is checked here first."""
+    if len(pair) == 2:
+        low, high = pair
+        low_ok = low > floor if floor_open else low >= floor
+        high_ok = ceiling is None or (high < ceiling if ceiling_open else high <= ceiling)
+        if low <= high and low_ok and high_ok:
+            return
+    bounds = f"{floor:g} {'<' if floor_open else '≤'} low ≤ high"
+    if ceiling is not None:
+        bounds += f" {'<' if ceiling_open else '≤'} {ceiling:g}"
+    raise ConfigError(f"{key} must be a range [low, high] with {bounds}, got {list(pair)}")

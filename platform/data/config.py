@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fedray.platform.errors import ConfigError, require
+from fedray.platform.errors import ConfigError, check_range, require
 
 OWN_DATA = ("folder", "fashion_mnist")  # datasets read from data.path: what a silo can hold of its own
 FAMILIES = ("colour", "blur", "resample", "sharpen", "jpeg")  # artifact families of the self-blended forgeries
@@ -47,6 +47,24 @@ class ForgeryConfig:
     noise_sigma: float = 0.01  # mild sensor noise on every image, real and fake
     train_per_class: int = 512  # per epoch, drawn afresh
     test_per_class: int = 200  # fixed by seed
+
+    def check(self, prefix: str) -> None:
+        """One-line errors for families and artifact strengths no forgery can be drawn with (``prefix`` is where
+        the section sits: ``data.forgery``, ``faces.forgery``), before any face is read."""
+        unknown = sorted(set(self.families) - set(FAMILIES))
+        if unknown or not self.families:
+            raise ConfigError(
+                f"{prefix}.families: unknown {unknown or 'none given'}; choose from {', '.join(FAMILIES)}"
+            )
+        check_range(f"{prefix}.blur_sigma", self.blur_sigma, 0)
+        check_range(f"{prefix}.resample_factor", self.resample_factor, 0, 1, floor_open=True)
+        check_range(f"{prefix}.sharpen_amount", self.sharpen_amount, 0)
+        check_range(f"{prefix}.jpeg_quality", self.jpeg_quality, 1, 100)
+        check_range(f"{prefix}.blend", self.blend, 0, 1)
+        check_range(f"{prefix}.scale", self.scale, 0, floor_open=True)
+        require("positive", {f"{prefix}.label_alpha": self.label_alpha})
+        strengths = ("gamma_log", "contrast", "brightness", "max_shift_px", "noise_sigma")
+        require("0 or more", {f"{prefix}.{key}": getattr(self, key) for key in strengths})
 
 
 @dataclass
@@ -105,3 +123,4 @@ class DataConfig:
                 f"data.scope=all reads a silo's own images at data.path; data.name={self.name} is the same data on "
                 f"every silo (use data.name={' or '.join(OWN_DATA)}, or data.scope=shard)"
             )
+        self.forgery.check("data.forgery")

@@ -208,8 +208,6 @@ def real_shares(cfg: ForgeryConfig, num_clients: int, seed: int) -> np.ndarray:
     Dirichlet(``label_alpha``) draw over the two classes (clipped later by :func:`real_count`)."""
     if cfg.split == "family":
         return np.full(num_clients, 0.5)
-    if cfg.label_alpha <= 0:
-        raise ConfigError(f"data.forgery.label_alpha must be positive, got {cfg.label_alpha}")
     alpha = [cfg.label_alpha, cfg.label_alpha]
     return np.array([numpy_rng(seed, "forgery-labels", k).dirichlet(alpha)[0] for k in range(num_clients)])
 
@@ -247,9 +245,7 @@ def forgery_clients(
 ) -> list[ClientData]:
     """One :class:`ClientData` per client: disjoint faces, its families and real share by ``cfg.split``, a fixed
     test set by seed. ``faces`` are the ones :func:`forgery_faces` gave (read here when omitted)."""
-    unknown = set(cfg.families) - set(FAMILIES)
-    if unknown or not cfg.families:
-        raise ConfigError(f"data.forgery.families: unknown {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
+    cfg.check("data.forgery")
     if cfg.split not in ("family", "dirichlet", "mixed"):
         raise ConfigError(f"data.forgery.split must be family, dirichlet or mixed, got {cfg.split!r}")
     if faces is None:

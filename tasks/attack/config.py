@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from fedray.platform.config import WorkloadConfig
-from fedray.platform.data.config import FAMILIES, ForgeryConfig
+from fedray.platform.data.config import ForgeryConfig
 from fedray.platform.errors import ConfigError, require
 from fedray.platform.modules.config import ModelConfig
 from fedray.tasks.forensics.config import DetectorConfig
@@ -161,6 +161,10 @@ class AttackConfig(WorkloadConfig):
     num_gpus: float = 0.0
     threads: int = 1  # torch threads inside each task
 
+    def input_paths(self) -> dict[str, str | None]:
+        victims = {f"victims.{name}.checkpoint": getattr(self.victims, name).checkpoint for name in ("cnn", "resnet")}
+        return {**victims, "regions.mask_file": self.regions.mask_file}
+
     def validate(self) -> None:
         self._validate_data()
         self._validate_regions()
@@ -169,11 +173,7 @@ class AttackConfig(WorkloadConfig):
 
     def _validate_data(self) -> None:
         d = self.data
-        unknown = sorted(set(d.forgery.families) - set(FAMILIES))
-        if unknown or not d.forgery.families:
-            raise ConfigError(
-                f"data.forgery.families: unknown {unknown or 'none given'}; choose from {', '.join(FAMILIES)}"
-            )
+        d.forgery.check("data.forgery")
         if d.image_size < 16:
             raise ConfigError(f"data.image_size must be at least 16, got {d.image_size}")
         if d.test_faces < 1 or d.test_images < 2:

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from fedray.platform.config import WorkloadConfig, check_known, check_training
-from fedray.platform.errors import ConfigError, require
+from fedray.platform.errors import ConfigError, check_range, require
 from fedray.platform.modules.config import UNetConfig
+from fedray.platform.modules.diffusion.schedules import check_schedule
 
 # Trained variants: the method, the single-K/V baseline over concatenated tokens (no fusion block, no control
 # branch), and the ablation without the control branch. ``paste`` is naive cut-and-paste (nothing trained).
@@ -139,6 +140,11 @@ class ComposeConfig(WorkloadConfig):
     num_cpus: float = 1.0  # per task
     num_gpus: float = 0.0
 
+    def input_paths(self) -> dict[str, str | None]:
+        given = {f"train.checkpoints.{m}": path for m, path in self.train.checkpoints.items()}
+        return {"tokens.encoder_checkpoint": self.tokens.encoder_checkpoint,
+                "train.base_checkpoint": self.train.base_checkpoint, **given}  # fmt: skip
+
     def validate(self) -> None:
         check_known("methods", self.methods, METHODS)
         require("positive", {"data.image_size": self.data.image_size})
@@ -166,11 +172,8 @@ class ComposeConfig(WorkloadConfig):
             raise ConfigError(f"tokens.stages must name stages of the encoder (stage1..stage{len(self.tokens.widths)})")
         if not 1 <= self.diffusion.sample_steps <= self.diffusion.steps:
             raise ConfigError("diffusion.sample_steps must lie in [1, diffusion.steps]")
-        for key, pair in (("region_scale", self.data.region_scale), ("fg_scale", self.data.fg_scale)):
-            if len(pair) != 2 or not 0 < pair[0] <= pair[1]:
-                raise ConfigError(f"data.{key} must be a range [low, high] with 0 < low ≤ high, got {pair}")
-        if self.data.region_scale[1] > 0.5:
-            raise ConfigError("data.region_scale must stay ≤ 0.5 (ellipse semi-axes as a fraction of the side)")
+        check_range("data.region_scale", self.data.region_scale, 0, 0.5, floor_open=True)  # semi-axes / side
+        check_range("data.fg_scale", self.data.fg_scale, 0, floor_open=True)
         if not 0 <= self.data.harmonise <= 1 or not 0 <= self.train.token_dropout < 1:
             raise ConfigError("data.harmonise must lie in [0, 1] and train.token_dropout in [0, 1)")
         check_training("train", self.train)
@@ -180,6 +183,7 @@ class ComposeConfig(WorkloadConfig):
                              "shards": self.shards, "tokens.encoder_steps": t.encoder_steps,
                              "tokens.dim": t.dim, "tokens.heads": t.heads, "tokens.encoder_lr": t.encoder_lr,
                              "diffusion.steps": self.diffusion.steps})  # fmt: skip
+        check_schedule("diffusion", self.diffusion.schedule, self.diffusion.steps)
         require("0 or more", {"diffusion.guidance": self.diffusion.guidance})
         if not 0 <= self.diffusion.eta <= 1:
             raise ConfigError(f"diffusion.eta (DDIM's noise: 0 deterministic, 1 DDPM-like) must lie in [0, 1], "

@@ -121,6 +121,9 @@ class ContinualConfig(WorkloadConfig):
     num_cpus: float = 1.0  # per stream actor
     num_gpus: float = 0.0
 
+    def input_paths(self) -> dict[str, str | None]:
+        return {"pretrain.checkpoint": self.pretrain.checkpoint}
+
     def validate(self) -> None:
         if self.streams < 1:
             raise ConfigError(f"streams must be at least 1, got {self.streams}")

@@ -130,6 +130,10 @@ class FairnessConfig(WorkloadConfig):
         """Metrics of a predictions CSV are computed in the driver and need no task."""
         return None if self.predictions_csv is not None else super().task_resources()
 
+    def input_paths(self) -> dict[str, str | None]:
+        return {"detector.checkpoint": self.detector.checkpoint, "predictions_csv": self.predictions_csv,
+                "faces.group_file": self.faces.group_file}  # fmt: skip
+
     def validate(self) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must list at least one seed, each once; got {self.seeds}")
@@ -155,6 +159,7 @@ class FairnessConfig(WorkloadConfig):
         if self.detector.checkpoint is None and self.detector.client is not None:
             raise ConfigError("detector.client names a client of a federated run: set detector.checkpoint to its run")
         self.detector.model.check("detector.model")
+        self.faces.forgery.check("faces.forgery")
         if self.faces.num_groups < 2 and self.faces.group_file is None:
             raise ConfigError(
                 f"faces.num_groups must be at least 2 (fairness compares groups), got {self.faces.num_groups}"

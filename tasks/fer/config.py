@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from fedray.platform.config import WorkloadConfig, check_known
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, check_range
 
 METHODS = ("ke2nt", "text_ce", "text_ce_lt", "text_ce_lc", "linear_ce")
 # The KE2NT loss terms each method adds to L_s (cross-entropy); linear_ce replaces text matching by a linear head.
@@ -191,5 +191,4 @@ class FERConfig(WorkloadConfig):
                               f"{t.weight_decay}")  # fmt: skip
         if a.crop_padding < 0 or not (0 <= a.crop_prob <= 1 and 0 <= a.erase_prob <= 1):
             raise ConfigError("augment.crop_padding must be ≥ 0 and augment.crop_prob, augment.erase_prob in [0, 1]")
-        if len(a.erase_scale) != 2 or not 0 < a.erase_scale[0] <= a.erase_scale[1] < 1:
-            raise ConfigError(f"augment.erase_scale must be [low, high] with 0 < low ≤ high < 1, got {a.erase_scale}")
+        check_range("augment.erase_scale", a.erase_scale, 0, 1, floor_open=True, ceiling_open=True)

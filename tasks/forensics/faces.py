@@ -66,17 +66,24 @@ def read_group_file(path: str | Path, num_faces: int) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"group_file {path} does not exist")
     groups = np.full(num_faces, -1, dtype=np.int64)
-    with open(path, newline="") as f:
-        for line_no, row in enumerate(csv.reader(f), start=1):
-            if not row or (line_no == 1 and not row[0].strip().isdigit()):
-                continue
-            try:
-                index, group = int(row[0]), int(row[1])
-            except (ValueError, IndexError):
-                raise DataError(f"{path}:{line_no}: expected 'index,group' integers, got {row}") from None
-            if not 0 <= index < num_faces or group < 0:
-                raise DataError(f"{path}:{line_no}: index {index} outside 0..{num_faces - 1} or negative group")
-            groups[index] = group
+    first_row: dict[int, int] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"group_file {path} is not a UTF-8 text CSV ({err.reason} at byte {err.start})") from None
+    for line_no, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or (line_no == 1 and not row[0].strip().isdigit()):
+            continue
+        try:
+            index, group = int(row[0]), int(row[1])
+        except (ValueError, IndexError):
+            raise DataError(f"{path}:{line_no}: expected 'index,group' integers, got {row}") from None
+        if not 0 <= index < num_faces or group < 0:
+            raise DataError(f"{path}:{line_no}: index {index} outside 0..{num_faces - 1} or negative group")
+        if index in first_row:
+            raise DataError(f"{path}:{line_no}: face {index} already has a row (line {first_row[index]})")
+        first_row[index] = line_no
+        groups[index] = group
     missing = np.flatnonzero(groups < 0)
     if len(missing):
         raise DataError(f"{path} gives no group for {len(missing)} faces (first: index {missing[0]})")

@@ -153,6 +153,9 @@ class OODConfig(WorkloadConfig):
     num_gpus: float = 0.0
     threads: int = 1  # torch threads inside each task
 
+    def input_paths(self) -> dict[str, str | None]:
+        return {"encoder.checkpoint": self.encoder.checkpoint}
+
     def validate(self) -> None:
         self._validate_sets()
         self._validate_sizes()

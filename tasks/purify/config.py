@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from fedray.platform.config import WorkloadConfig, check_known, check_training
 from fedray.platform.errors import ConfigError, require
 from fedray.platform.modules.config import UNetConfig
+from fedray.platform.modules.diffusion.schedules import check_schedule
 
 METHODS = ("pfad", "lowband_ddpm", "sdedit", "lowpass", "supervised")
 
@@ -17,9 +18,10 @@ class SliceData:
     """2-D slices of MR volumes, min–max normalised to [−1, 1].
 
     ``source=templates``: training slices from nilearn's bundled MNI152 T1 template (skull-stripped); test slices
-    from ``test_volume`` (Debian ``mricron-data``'s ch2bet, a different head, skull-stripped alike — the
-    unstripped ch2 would test on anatomy the model never saw) when that file exists, else from MNI152
-    slices disjoint from (and at least ``gap`` slices away from) the training slices. ``source=folder``: ``path/train``
+    from ``test_volume``: ``auto`` is Debian ``mricron-data``'s ch2bet (a different head, skull-stripped alike — the
+    unstripped ch2 would test on anatomy the model never saw) when installed, else MNI152 slices disjoint from (and
+    at least ``gap`` slices away from) the training slices; ``none`` always holds MNI152 slices out; a path names a
+    NIfTI volume, which must exist. ``source=folder``: ``path/train``
     and ``path/test`` hold NIfTI volumes (``.nii``/``.nii.gz``, sliced like the templates) and/or 2-D images (PNG,
     JPEG, TIFF, ``.npy``); unreadable files are skipped and counted. Slices with less than ``min_brain_fraction`` of
     non-background pixels are left out; each is padded to a square and resized to ``image_size``.
@@ -27,7 +29,7 @@ class SliceData:
 
     source: Literal["templates", "folder"] = "templates"
     path: str | None = None
-    test_volume: str = "/usr/share/mricron/templates/ch2bet.nii.gz"
+    test_volume: str = "auto"
     axis: int = 2  # slicing axis of a volume (2: axial for RAS-oriented templates)
     image_size: int = 32
     min_brain_fraction: float = 0.3
@@ -121,6 +123,10 @@ class PurifyConfig(WorkloadConfig):
     num_cpus: float = 1.0  # per task
     num_gpus: float = 0.0
 
+    def input_paths(self) -> dict[str, str | None]:
+        return {"train.ddpm_checkpoint": self.train.ddpm_checkpoint,
+                "train.supervised_checkpoint": self.train.supervised_checkpoint}  # fmt: skip
+
     def validate(self) -> None:
         check_known("methods", self.methods, METHODS)
         if self.data.source == "folder" and not self.data.path:
@@ -150,6 +156,7 @@ class PurifyConfig(WorkloadConfig):
                              "data.image_size": d.image_size, "data.test_every": d.test_every,
                              "diffusion.steps": self.diffusion.steps, "pfad.patch": self.pfad.patch,
                              "pfad.batch_size": self.pfad.batch_size})  # fmt: skip
+        check_schedule("diffusion", self.diffusion.schedule, self.diffusion.steps)
         require("0 or more", {"data.gap": d.gap})
         if d.axis not in (0, 1, 2):
             raise ConfigError(f"data.axis must be 0, 1 or 2 (a volume's slicing axis), got {d.axis}")

@@ -24,6 +24,7 @@ from fedray.tasks.purify.config import SliceData
 VOLUME_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy")
 FOREGROUND = 0.05  # of the 99th percentile
+CH2BET = "/usr/share/mricron/templates/ch2bet.nii.gz"  # Debian mricron-data: a second, skull-stripped head
 
 
 @dataclass
@@ -117,10 +118,14 @@ def evenly_spaced(slices: Slices, count: int) -> Slices:
 
 
 def template_split(cfg: SliceData) -> tuple[Slices, Slices, dict[str, str]]:
-    """Training slices of MNI152; test slices of ``cfg.test_volume`` when present, else held out of MNI152."""
+    """Training slices of MNI152; test slices of ``cfg.test_volume`` (``auto``: ch2bet when installed), else held
+    out of MNI152."""
+    if cfg.test_volume not in ("auto", "none") and not Path(cfg.test_volume).expanduser().is_file():
+        raise DataError(f"data.test_volume {cfg.test_volume} does not exist (auto: ch2bet when installed; none: "
+                        "MNI152 slices held out)")  # fmt: skip
     indices, mni = volume_slices(mni152_template(), cfg, "mni152")
-    test_volume = Path(cfg.test_volume)
-    if test_volume.is_file():
+    test_volume = Path(CH2BET if cfg.test_volume == "auto" else cfg.test_volume).expanduser()
+    if cfg.test_volume != "none" and test_volume.is_file():
         _, test = volume_slices(_read_nifti(test_volume), cfg, test_volume.name.split(".")[0])
         info = {"train": "MNI152 T1 template (nilearn)", "test": f"{test_volume} (a different head)"}
         return mni, evenly_spaced(test, cfg.test_slices), info
@@ -131,7 +136,7 @@ def template_split(cfg: SliceData) -> tuple[Slices, Slices, dict[str, str]]:
     info = {
         "train": "MNI152 T1 template (nilearn)",
         "test": f"MNI152 slices held out (every {cfg.test_every}th, ±{cfg.gap} kept from training); "
-        f"{test_volume} not found",
+        + ("data.test_volume=none" if cfg.test_volume == "none" else f"{CH2BET} is not installed"),
     }
     return _take(mni, train_keep), evenly_spaced(test, cfg.test_slices), info
 

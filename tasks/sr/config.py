@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from fedray.platform.config import WorkloadConfig, check_known, check_training
-from fedray.platform.errors import ConfigError, require
+from fedray.platform.errors import ConfigError, check_range, require
 from fedray.platform.modules.config import SRNetConfig, UNetConfig
 
 METHODS = ("dit_sr", "dit_sr_adaln", "resshift_unet", "regression", "bicubic")
@@ -112,6 +112,9 @@ class SRConfig(WorkloadConfig):
     num_cpus: float = 1.0  # per task
     num_gpus: float = 0.0
 
+    def input_paths(self) -> dict[str, str | None]:
+        return {f"checkpoints.{m}": path for m, path in self.checkpoints.items()}
+
     def validate(self) -> None:
         check_known("methods", self.methods, METHODS)
         stray = sorted(set(self.checkpoints) - set(METHODS))
@@ -130,18 +133,23 @@ class SRConfig(WorkloadConfig):
             raise ConfigError(f"model.modulation must be adafm, adaln or none, got {self.model.modulation!r}")
         if self.resshift.steps < 2 or self.resshift.kappa <= 0 or not 0 < self.resshift.etas_end < 1:
             raise ConfigError("resshift.steps ≥ 2, resshift.kappa > 0 and resshift.etas_end in (0, 1) are required")
+        r = self.resshift
+        require("positive", {"resshift.min_noise_level": r.min_noise_level, "resshift.power": r.power})
+        first = min(r.min_noise_level / r.kappa, r.min_noise_level)
+        if first >= r.etas_end:
+            raise ConfigError(
+                f"resshift: the first step's √η = min(min_noise_level/kappa, min_noise_level) = {first:g} must be "
+                f"below resshift.etas_end={r.etas_end} (the noise grows from step 1 to step T)"
+            )
         if self.resshift.lr_error_variance <= 0:
             raise ConfigError(f"resshift.lr_error_variance must be positive, got {self.resshift.lr_error_variance}")
         if self.resshift.xt_skip and not self.resshift.residual:
             raise ConfigError(
                 "resshift.xt_skip adds to a prediction that starts at y₀: it needs resshift.residual=true"
             )
-        for key, pair in (("blur_sigma", self.data.blur_sigma), ("noise_sigma", self.data.noise_sigma),
-                          ("jpeg_quality", self.data.jpeg_quality)):  # fmt: skip
-            if len(pair) != 2 or pair[0] > pair[1] or pair[0] < 0:
-                raise ConfigError(f"data.{key} must be a range [low, high] with 0 ≤ low ≤ high, got {pair}")
-        if not 1 <= self.data.jpeg_quality[0] <= self.data.jpeg_quality[1] <= 100:
-            raise ConfigError(f"data.jpeg_quality must lie within [1, 100], got {self.data.jpeg_quality}")
+        check_range("data.blur_sigma", self.data.blur_sigma, 0)
+        check_range("data.noise_sigma", self.data.noise_sigma, 0)
+        check_range("data.jpeg_quality", self.data.jpeg_quality, 1, 100)
         check_training("train", self.train)
         self._validate_network()
         if not 0 < self.data.prescale <= 1:

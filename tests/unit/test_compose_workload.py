@@ -81,7 +81,7 @@ def test_stochastic_ddim_steps_are_seeded_draws(trained_concat):
         ("methods=[fusion,blend]", "unknown entries \\['blend'\\]"),
         ("cross_attention_resolutions=[12]", "not UNet feature-map sides"),
         ("tokens.stages=[stage7]", "tokens.stages must name stages"),
-        ("data.region_scale=[0.4,0.7]", "region_scale must stay"),
+        ("data.region_scale=[0.4,0.7]", "region_scale must be a range \\[low, high\\] with 0 < low ≤ high ≤ 0.5"),
         ("data.source=folder", "needs data.path"),
         ("train.checkpoints={paste: x.safetensors}", "only fusion, concat, fusion_nocontrol are trained"),
         ("train.token_dropout=1.0", "token_dropout in \\[0, 1\\)"),
@@ -123,3 +123,15 @@ def test_a_folder_of_real_triplets_runs_end_to_end(tmp_path: Path):
     assert set(summary["results"]) == {"fusion", "paste"}
     # the region is found where gt and background differ; paste leaves everything else untouched
     assert summary["results"]["paste"]["psnr_background"] > 40
+
+
+def test_a_missing_method_checkpoint_fails_before_stage_one_trains_and_keeps_the_earlier_run(tmp_path: Path):
+    given = [*TINY, f"run.root={tmp_path}", "methods=[paste]"]
+    run_workload("compose", resolve_config("compose", overrides=given))
+    run_dir = tmp_path / "compose" / "default"
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    missing = tmp_path / "none.safetensors"
+    overrides = [*given, "methods=[concat]", f"train.checkpoints.concat={missing}"]
+    with pytest.raises(DataError, match=f"^train.checkpoints.concat {missing} does not exist$"):
+        run_workload("compose", resolve_config("compose", overrides=overrides))
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before  # nothing trained or replaced

@@ -5,9 +5,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from fedray.cluster.federation_config import FederatedConfig
-from fedray.cluster.launch import resolve_config
+from fedray.cluster.launch import resolve_config, run_workload
 from fedray.platform.config import load_config, to_yaml
-from fedray.platform.errors import ConfigError
+from fedray.platform.errors import ConfigError, DataError
 from fedray.platform.registry import WORKLOADS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,7 +171,11 @@ def test_a_task_request_ray_cannot_express_is_a_config_error(workload, override)
         ("sr", ["train.min_lr=1"], "train.min_lr=1.0 must not exceed train.lr=0.0002"),
         ("sr", ["model.window=3"], "model.window=3 must tile every level's map"),
         ("sr", ["model.embed_dim=30", "model.num_heads=4"], "model.embed_dim=30 must be divisible by model.num_heads"),
-        ("sr", ["data.jpeg_quality=[0,200]"], "data.jpeg_quality must lie within [1, 100]"),
+        (
+            "sr",
+            ["data.jpeg_quality=[0,200]"],
+            "data.jpeg_quality must be a range [low, high] with 1 ≤ low ≤ high ≤ 100",
+        ),
         ("sr", ["eval_batch_size=0"], "these must be positive: eval_batch_size=0"),
         ("distill", ["variants=[]"], "variants is empty"),
         ("distill", ["train.lr=0"], "these must be positive: train.lr=0.0"),
@@ -186,8 +190,61 @@ def test_a_task_request_ray_cannot_express_is_a_config_error(workload, override)
         ("ood", ["lfdn.weight_decay=-1"], "these must be 0 or more: lfdn.weight_decay=-1.0"),
         ("fairness", ["detector.weight_decay=-1"], "these must be 0 or more: detector.weight_decay=-1.0"),
         ("fairness", ["pruning.rates_percent=[]"], "pruning.enabled needs pruning.rates_percent and pruning.scores"),
+        (
+            "federated",
+            ["data.forgery.blur_sigma=[3,1]"],
+            "data.forgery.blur_sigma must be a range [low, high] with 0 ≤ low ≤ high, got [3.0, 1.0]",
+        ),
+        (
+            "federated",
+            ["data.forgery.resample_factor=[0,0.5]"],
+            "data.forgery.resample_factor must be a range [low, high] with 0 < low ≤ high ≤ 1, got [0.0, 0.5]",
+        ),
+        (
+            "federated",
+            ["data.forgery.jpeg_quality=[0,500]"],
+            "data.forgery.jpeg_quality must be a range [low, high] with 1 ≤ low ≤ high ≤ 100",
+        ),
+        ("federated", ["data.forgery.blend=[5,6]"], "data.forgery.blend must be a range [low, high] with 0 ≤ low"),
+        ("federated", ["data.forgery.blur_sigma=[1]"], "data.forgery.blur_sigma must be a range [low, high]"),
+        ("federated", ["data.forgery.scale=[0,0]"], "data.forgery.scale must be a range [low, high] with 0 < low"),
+        ("federated", ["data.forgery.noise_sigma=-1"], "these must be 0 or more: data.forgery.noise_sigma=-1.0"),
+        ("federated", ["data.forgery.label_alpha=0"], "these must be positive: data.forgery.label_alpha=0.0"),
+        ("fairness", ["faces.forgery.blur_sigma=[3,1]"], "faces.forgery.blur_sigma must be a range [low, high]"),
+        ("attack", ["data.forgery.blur_sigma=[3,1]"], "data.forgery.blur_sigma must be a range [low, high]"),
+        (
+            "purify",
+            ["diffusion.steps=20", "diffusion.sample_steps=10"],
+            "diffusion.steps=20 is too few for the linear schedule: its largest β is 1",
+        ),
+        (
+            "compose",
+            ["diffusion.steps=10", "diffusion.sample_steps=10"],
+            "diffusion.steps=10 is too few for the linear schedule: its largest β is 2",
+        ),
+        ("sr", ["resshift.power=0"], "these must be positive: resshift.power=0.0"),
+        ("sr", ["resshift.min_noise_level=0"], "these must be positive: resshift.min_noise_level=0.0"),
+        (
+            "sr",
+            ["resshift.min_noise_level=3"],
+            "the first step's √η = min(min_noise_level/kappa, min_noise_level) = 1.5",
+        ),
+        (
+            "fer",
+            ["augment.erase_scale=[0.5,1]"],
+            "augment.erase_scale must be a range [low, high] with 0 < low ≤ high < 1",
+        ),
     ],
 )
 def test_training_and_size_values_no_run_can_have(workload, overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         resolve_config(workload, None, overrides)
+
+
+def test_inputs_that_do_not_exist_are_named_in_one_line_before_the_run_starts(tmp_path):
+    overrides = [f"run.root={tmp_path}", f"checkpoints.dit_sr={tmp_path / 'a.safetensors'}",
+                 f"checkpoints.bicubic={tmp_path / 'b.safetensors'}", "cluster.mode=inline"]  # fmt: skip
+    both = f"checkpoints.dit_sr {tmp_path / 'a.safetensors'}; checkpoints.bicubic {tmp_path / 'b.safetensors'}"
+    with pytest.raises(DataError, match=re.escape(f"{both} do not exist")):
+        run_workload("sr", resolve_config("sr", overrides=overrides))
+    assert not (tmp_path / "sr").exists()

@@ -199,7 +199,7 @@ def test_a_pretrained_backbone_that_does_not_fit_is_a_one_line_error(tmp_path: P
     with pytest.raises(DataError, match="does not fit this model") as info:
         run(tmp_path, "method=heads", "run.name=wider", "model.d_model=24", f"pretrain.checkpoint={saved}")
     assert "\n" not in str(info.value)
-    with pytest.raises(DataError, match="checkpoint not found"):
+    with pytest.raises(DataError, match=r"^pretrain.checkpoint .*absent.safetensors does not exist$"):
         run(tmp_path, "method=heads", "run.name=gone", f"pretrain.checkpoint={tmp_path / 'absent.safetensors'}")
     saved.write_bytes(b"\0" * 64)  # corrupt: the error names the file, and the run's other files stay
     with pytest.raises(DataError, match=r"pretrained\.safetensors"):

@@ -180,7 +180,7 @@ def test_bad_config_and_missing_files(tmp_path: Path):
         resolve_config("fairness", overrides=["metrics.ur_denominator=acc_plus_two"])
     with pytest.raises(ConfigError, match=r"group_shares has 3 entries; the faces have 4 groups"):
         run(tmp_path, "detector.group_shares=[0.5,0.3,0.2]")
-    with pytest.raises(DataError, match=r"detector checkpoint .*missing.safetensors does not exist"):
+    with pytest.raises(DataError, match=r"detector.checkpoint .*missing.safetensors does not exist"):
         run(tmp_path, f"detector.checkpoint={tmp_path / 'missing.safetensors'}")
     with pytest.raises(DataError, match=r"predictions_csv .*absent.csv does not exist"):
         run(tmp_path, f"predictions_csv={tmp_path / 'absent.csv'}")

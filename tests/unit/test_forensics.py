@@ -23,7 +23,13 @@ from fedray.tasks.forensics.detector import (
     save_detector,
     train_detector,
 )
-from fedray.tasks.forensics.faces import group_pool, grouped_samples, load_grouped_faces, proxy_groups
+from fedray.tasks.forensics.faces import (
+    group_pool,
+    grouped_samples,
+    load_grouped_faces,
+    proxy_groups,
+    read_group_file,
+)
 
 FAST_FORGERY = ForgeryConfig(train_per_class=8)
 
@@ -42,6 +48,29 @@ def test_proxy_groups_are_equal_sized_and_ordered_by_central_intensity():
     assert groups.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
     with pytest.raises(ConfigError, match="num_groups=9"):
         proxy_groups(faces, 9)
+
+
+def test_a_group_file_gives_each_face_its_group(tmp_path: Path):
+    path = tmp_path / "groups.csv"
+    path.write_text("index,group\n2,1\n0,0\n\n1,3\n")
+    np.testing.assert_array_equal(read_group_file(path, 3), [0, 3, 1])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"0,0\n1,1\n", r"gives no group for 1 faces \(first: index 2\)"),
+        (b"0,0\n1,x\n2,1\n", r"groups.csv:2: expected 'index,group' integers"),
+        (b"0,0\n1,1\n7,1\n", r"groups.csv:3: index 7 outside 0..2"),
+        (b"0,0\n1,1\n2,1\n1,0\n", r"groups.csv:4: face 1 already has a row \(line 2\)"),
+        (b"0,0\n1,1\n2,\xff\xfe1\n", r"is not a UTF-8 text CSV \(invalid start byte at byte 10\)"),
+    ],
+)
+def test_a_bad_group_file_is_one_line_naming_the_row(tmp_path: Path, content: bytes, message: str):
+    path = tmp_path / "groups.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_group_file(path, 3)
 
 
 def test_the_face_split_is_disjoint_complete_and_holds_every_group(grouped):

@@ -147,7 +147,7 @@ def test_label_skew_is_deterministic_by_seed():
         np.testing.assert_array_equal(x.test_images, y.test_images)
         np.testing.assert_array_equal(x.sampler(2, 1)[0], y.sampler(2, 1)[0])
     assert [x.sampler.real_share for x in a] != [x.sampler.real_share for x in c]
-    with pytest.raises(ConfigError, match="label_alpha must be positive"):
+    with pytest.raises(ConfigError, match=r"these must be positive: data\.forgery\.label_alpha=0"):
         forgery_clients(ForgeryConfig(**SMALL, split="mixed", label_alpha=0), 2, 32, 0)
 
 

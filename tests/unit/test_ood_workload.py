@@ -121,7 +121,7 @@ def test_missing_id_data_is_a_one_line_error_naming_the_folder(tmp_path: Path):
 
 def test_bad_encoder_checkpoints_are_one_line_errors(tiny_run, tmp_path: Path):
     _, path = tiny_run
-    with pytest.raises(DataError, match="checkpoint not found"):
+    with pytest.raises(DataError, match=r"^encoder.checkpoint .*absent.safetensors does not exist$"):
         run(tmp_path, f"encoder.checkpoint={tmp_path / 'absent.safetensors'}")
     with pytest.raises(DataError, match=r"does not fit this model \(encoder.widths, ID classes\)") as info:
         run(

@@ -123,3 +123,26 @@ def test_a_completed_step_whose_results_are_unreadable_runs_again(tmp_path):
     step = json.loads(summary_file.read_text())["steps"]["ok"]
     assert step["status"] == "completed" and step["note"] == f"{metrics} is missing or unreadable: the step runs again"
     assert json.loads(metrics.read_text())["workload"] == "federated"
+
+
+def test_resume_runs_again_a_step_whose_overrides_changed_and_the_steps_that_need_it(tmp_path):
+    steps = {
+        "first": {"workload": "federated", "overrides": FAST},
+        "second": {"workload": "federated", "needs": ["first"], "overrides": FAST},
+        "apart": {"workload": "federated", "overrides": FAST},
+    }
+    file = _write(tmp_path / "p.yaml", steps)
+    args = ["pipeline", str(file), f"run.root={tmp_path / 'runs'}", "cluster.mode=inline"]
+    assert main(args) == 0
+    steps["first"]["overrides"] = [*FAST, "data.max_samples=200"]
+    _write(tmp_path / "p.yaml", steps)
+    assert main([*args, "resume=true"]) == 0
+    summary_file = tmp_path / "runs" / "pipelines" / "demo" / "default" / "pipeline.json"
+    summary = json.loads(summary_file.read_text())["steps"]
+    assert {name: step["status"] for name, step in summary.items()} == {
+        "first": "completed", "second": "completed", "apart": "reused"
+    }  # fmt: skip
+    assert summary["first"]["note"] == "its config changed (data.max_samples: 300 -> 200): the step runs again"
+    assert summary["second"]["note"] == "first runs again: the step runs again"
+    saved = (Path(summary["first"]["run_dir"]) / "config.yaml").read_text()
+    assert "max_samples: 200" in saved and "resume: false" in saved

@@ -20,7 +20,7 @@ from fedray.platform.modules.diffusion.gaussian import GaussianDiffusion
 from fedray.platform.modules.diffusion.schedules import beta_schedule, space_timesteps
 from fedray.tasks.purify import pfad
 from fedray.tasks.purify.config import MotionSetting, SliceData
-from fedray.tasks.purify.data import folder_slices, prepare_slice, template_split
+from fedray.tasks.purify.data import CH2BET, folder_slices, prepare_slice, template_split
 from fedray.tasks.purify.metrics import slice_quality
 from fedray.tasks.purify.motion import corrupt
 
@@ -171,8 +171,16 @@ def test_prepare_slice_pads_to_a_square_and_normalises():
     assert fraction == pytest.approx(0.25) and mask[:4].sum() == 0  # the padding rows are background
 
 
+def test_the_test_volume_is_ch2bet_when_installed_and_a_missing_path_is_an_error(tmp_path: Path):
+    with pytest.raises(DataError, match=r"^data\.test_volume .*nowhere\.nii\.gz does not exist \(auto: ch2bet"):
+        template_split(SliceData(image_size=16, test_volume=str(tmp_path / "nowhere.nii.gz")))
+    _, _, auto = template_split(SliceData(image_size=16, test_volume="auto", test_slices=4))
+    installed = Path(CH2BET).is_file()
+    assert auto["test"].endswith(f"{CH2BET} (a different head)" if installed else f"{CH2BET} is not installed")
+
+
 def test_held_out_template_slices_are_disjoint_and_kept_apart():
-    cfg = SliceData(image_size=16, test_volume="/nonexistent.nii.gz", test_slices=100)
+    cfg = SliceData(image_size=16, test_volume="none", test_slices=100)
     train, test, info = template_split(cfg)
     train_z = {int(n.split("[")[1][:-1]) for n in train.names}
     test_z = {int(n.split("[")[1][:-1]) for n in test.names}
@@ -239,7 +247,7 @@ def test_purify_workload_end_to_end_and_resume_reuses_outputs(tmp_path: Path):
 
 def test_a_missing_weights_file_is_a_one_line_error(tmp_path: Path):
     overrides = [*TINY, f"run.root={tmp_path}", "methods=[pfad]", f"train.ddpm_checkpoint={tmp_path}/none.safetensors"]
-    with pytest.raises(DataError, match="checkpoint not found"):
+    with pytest.raises(DataError, match=r"^train.ddpm_checkpoint .*none.safetensors does not exist$"):
         run_workload("purify", resolve_config("purify", overrides=overrides))
     misfit = tmp_path / "misfit.safetensors"
     save_arrays(misfit, {"x": np.zeros(2, dtype=np.float32)})

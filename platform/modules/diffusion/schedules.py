@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from fedray.platform.errors import ConfigError
+
 SCHEDULES = ("linear", "cosine", "ldm_linear")
 
 
@@ -46,3 +48,15 @@ def space_timesteps(steps: int, count: int) -> list[int]:
     if count == 1:
         return [steps - 1]
     return sorted({round(i * (steps - 1) / (count - 1)) for i in range(count)})
+
+
+def check_schedule(prefix: str, name: str, steps: int) -> None:
+    """A :class:`ConfigError` unless ``steps`` steps of ``name`` keep every β in (0, 1): β = 1 makes ᾱ vanish and the
+    ε ↔ x₀ conversions divide by zero, so a run would finish with NaN metrics (the linear schedule, scaled by
+    1000/T, needs T > 20). ``prefix`` is the config section (``diffusion``)."""
+    betas = beta_schedule(name, steps)
+    if not ((betas > 0) & (betas < 1)).all():
+        raise ConfigError(
+            f"{prefix}.steps={steps} is too few for the {name} schedule: its largest β is {betas.max():g}, "
+            "and every β must stay below 1"
+        )
