@@ -9,12 +9,13 @@ turned into one-line :class:`ConfigError` messages that name the offending key a
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import (
     ConfigAttributeError,
     ConfigKeyError,
@@ -22,7 +23,7 @@ from omegaconf.errors import (
     OmegaConfBaseException,
     ValidationError,
 )
-from yaml import YAMLError
+from yaml import MarkedYAMLError, YAMLError
 
 from fedray.platform.errors import ConfigError, DataError, require
 
@@ -161,6 +162,35 @@ def _valid_keys(base: DictConfig, full_key: str) -> str:
     return ""
 
 
+def _entries_of(base: DictConfig, type_name: str, prefix: str = "") -> tuple[str, list[str]] | None:
+    """The key of the schema's list or mapping whose entries are the dataclass ``type_name`` (``motion``, ``steps``),
+    and that dataclass's field names: OmegaConf names the entry's type but not where it sits."""
+    for key in base:
+        child = base._get_node(key)
+        if not isinstance(child, (DictConfig, ListConfig)):
+            continue
+        entry = child._metadata.element_type
+        if dataclasses.is_dataclass(entry) and entry.__name__ == type_name:
+            return f"{prefix}{key}", [f.name for f in dataclasses.fields(entry)]
+        if isinstance(child, DictConfig) and (found := _entries_of(child, type_name, f"{prefix}{key}.")):
+            return found
+    return None
+
+
+def _unknown_key(exc: OmegaConfBaseException, base: DictConfig, full_key: str) -> str:
+    """``unknown config key …; valid keys …``, also for a key inside an entry of a list or mapping of sections."""
+    match = re.search(r"not in '(\w+)'", str(exc))
+    entries = _entries_of(base, match.group(1)) if match else None
+    if entries is not None:
+        container, fields = entries
+        if not full_key.startswith(f"{container}."):  # inside a list: OmegaConf gives the bare key
+            return f"unknown config key '{full_key}' in an entry of '{container}'; valid keys: {', '.join(fields)}"
+        return f"unknown config key '{full_key}'; valid keys under '{full_key.rpartition('.')[0]}': {', '.join(fields)}"
+    where = full_key.rpartition(".")[0]
+    scope = f" under '{where}'" if where else ""
+    return f"unknown config key '{full_key}'; valid keys{scope}: {_valid_keys(base, full_key)}"
+
+
 def _kind(value: Any) -> str:
     return "a mapping" if OmegaConf.is_dict(value) else "a list" if OmegaConf.is_list(value) else "a single value"
 
@@ -190,11 +220,16 @@ def _one_line(exc: Exception, base: DictConfig, layers: list[DictConfig]) -> str
     full_key = str(getattr(exc, "full_key", "") or "")
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) and not isinstance(exc, MissingMandatoryValue):
-        where = full_key.rpartition(".")[0]
-        scope = f" under '{where}'" if where else ""
-        return f"unknown config key '{full_key}'; valid keys{scope}: {_valid_keys(base, full_key)}"
+        return _unknown_key(exc, base, full_key)
     if isinstance(exc, MissingMandatoryValue):
         return f"missing value for config key '{full_key}'"
+    if isinstance(exc, ValidationError) and "is not Optional" in first_line:
+        return f"config key '{full_key}' needs a value, got none (an empty entry or null)"
+    if isinstance(exc, ValidationError) and "is not a ListConfig" in first_line:
+        given = next((v for layer in reversed(layers) if (v := OmegaConf.select(layer, full_key)) is not None), None)
+        return f"config key '{full_key}' takes a list, got a single value" + (
+            f": {given!r}" if given is not None else ""
+        )
     if isinstance(exc, ValidationError):
         return f"bad value for config key '{full_key}': {first_line}"
     return f"invalid config{f' at {full_key!r}' if full_key else ''}: {first_line}"
@@ -213,6 +248,16 @@ def _parse_overrides(overrides: list[str]) -> DictConfig:
         raise ConfigError(f"cannot parse overrides {overrides}: {str(exc).splitlines()[0]}") from None
 
 
+def _parse_problem(exc: Exception) -> str:
+    """What YAML could not parse, and where (line and column, 1-based), in one line."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if isinstance(exc, MarkedYAMLError) and mark is not None and problem:
+        context = f" ({exc.context})" if exc.context else ""
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}{context}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _read_yaml(path: str | Path) -> DictConfig:
     path = Path(path)
     if not path.is_file():
@@ -220,7 +265,7 @@ def _read_yaml(path: str | Path) -> DictConfig:
     try:
         loaded = OmegaConf.load(path)
     except (YAMLError, OmegaConfBaseException, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot parse config file {path}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"cannot parse config file {path}: {_parse_problem(exc)}") from None
     if not isinstance(loaded, DictConfig):
         raise ConfigError(f"config file {path} must hold a mapping of keys, not a list")
     return loaded
@@ -241,7 +286,7 @@ def load_config(
         try:
             layers.append(OmegaConf.create(text))
         except (YAMLError, OmegaConfBaseException) as exc:
-            raise ConfigError(f"cannot parse config text: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"cannot parse config text: {_parse_problem(exc)}") from None
     if overrides:
         layers.append(_parse_overrides(list(overrides)))
     try:

@@ -61,7 +61,7 @@ def test_missing_and_malformed_files(tmp_path):
         load_config(FederatedConfig, tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("seed: [1,\n")
-    with pytest.raises(ConfigError, match="cannot parse config file"):
+    with pytest.raises(ConfigError, match=r"cannot parse config file .*bad\.yaml: .* at line 2, column 1 \("):
         load_config(FederatedConfig, bad)
     listy = tmp_path / "list.yaml"
     listy.write_text("- 1\n- 2\n")
@@ -248,3 +248,9 @@ def test_inputs_that_do_not_exist_are_named_in_one_line_before_the_run_starts(tm
     with pytest.raises(DataError, match=re.escape(f"{both} do not exist")):
         run_workload("sr", resolve_config("sr", overrides=overrides))
     assert not (tmp_path / "sr").exists()
+
+
+def test_an_unknown_key_inside_a_list_entry_names_the_list_and_the_entry_keys():
+    message = "unknown config key 'shft' in an entry of 'motion'; valid keys: name, shift, rotation, clean_band"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        resolve_config("purify", None, ["motion=[{name: mild, shft: 1}]"])

@@ -59,6 +59,15 @@ def test_steps_run_in_dependency_order_and_receive_the_run_directories_they_need
         ),
         ({}, "a pipeline needs at least one step"),
         ({"a": {"workload": "federated", "nedes": []}}, "unknown config key 'steps.a.nedes'"),
+        (
+            {"a": {"workload": "federated", "overides": []}},
+            "unknown config key 'steps.a.overides'; valid keys under 'steps.a': workload, needs, config, overrides",
+        ),
+        (
+            {"a": {"workload": "federated", "needs": "b"}},
+            "config key 'steps.a.needs' takes a list, got a single value: 'b'",
+        ),
+        ({"a": None}, "config key 'steps.a' needs a value, got none (an empty entry or null)"),
         (["a", "b"], "config key 'steps' takes a mapping, got a list: ['a', 'b']"),
     ],
 )
