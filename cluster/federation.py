@@ -65,7 +65,13 @@ def resume_point(cfg: FederatedConfig, run_dir: RunDir) -> ServerCheckpoint | No
     path = run_dir.checkpoint("server")
     if not path.is_file():
         raise ConfigError(f"resume=true but no server checkpoint at {path}: the run never completed a round")
-    return ServerCheckpoint.load(path)
+    checkpoint = ServerCheckpoint.load(path)
+    if checkpoint.round > cfg.server.rounds:
+        raise ConfigError(
+            f"server.rounds={cfg.server.rounds} is fewer than the {checkpoint.round} rounds the run has completed: "
+            "a resume continues a run to the same or more rounds"
+        )
+    return checkpoint
 
 
 @dataclass

@@ -50,7 +50,9 @@ def read_predictions(path: str | Path) -> Predictions:
     """The CSV's samples; a missing file, a missing column or a malformed row is a one-line :class:`DataError`."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataError(f"predictions_csv {path} does not exist")
+        raise DataError(
+            f"predictions_csv {path} {'is a folder, not a CSV file' if path.is_dir() else 'does not exist'}"
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of the header
     except UnicodeDecodeError as error:

@@ -133,7 +133,10 @@ def _load_federated(run: Path, client: int | None) -> tuple[nn.Module, dict[str,
     run_dir = RunDir(run)
     if not run_dir.config_file.is_file():
         raise DataError(f"{run} is a directory but no federated run (no {run_dir.config_file.name})")
-    cfg = load_config(FederatedConfig, run_dir.config_file)
+    try:
+        cfg = load_config(FederatedConfig, run_dir.config_file)
+    except ConfigError as exc:
+        raise DataError(f"{run} is not a federated run: its config.yaml does not fit that workload ({exc})") from None
     if cfg.data.name != "forgery":
         raise DataError(f"{run} trained on data.name={cfg.data.name}, not forgery: it is not a forgery detector")
     server_file = run_dir.checkpoint("server")

@@ -184,6 +184,8 @@ def test_bad_config_and_missing_files(tmp_path: Path):
         run(tmp_path, f"detector.checkpoint={tmp_path / 'missing.safetensors'}")
     with pytest.raises(DataError, match=r"predictions_csv .*absent.csv does not exist"):
         run(tmp_path, f"predictions_csv={tmp_path / 'absent.csv'}")
+    with pytest.raises(DataError, match=r"predictions_csv .* is a folder, not a CSV file"):
+        run(tmp_path, f"predictions_csv={tmp_path}")
     latin = tmp_path / "latin.csv"
     latin.write_bytes("label,method,group,score\n0,,Zürich,0.2\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"predictions_csv .*latin.csv is not UTF-8 text \(byte 29\)"):

@@ -149,3 +149,8 @@ def test_load_detector_names_what_is_wrong(tmp_path: Path):
         load_detector(broken)
     with pytest.raises(DataError, match="no federated run"):
         load_detector(tmp_path)
+    sr_run = tmp_path / "sr_run"
+    sr_run.mkdir()
+    (sr_run / "config.yaml").write_text("data:\n  source: builtin\n  scale: 4\n")  # another workload's run
+    with pytest.raises(DataError, match=r"sr_run is not a federated run: its config\.yaml does not fit that workload"):
+        load_detector(sr_run)

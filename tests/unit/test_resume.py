@@ -79,8 +79,12 @@ def test_resume_refuses_a_changed_experiment_and_a_missing_run(tiny_overrides):
         _run(tiny_overrides, "run.name=r", "resume=true", "clients.lr=0.2")
     with pytest.raises(ConfigError, match="holds no run to resume"):
         _run(tiny_overrides, "run.name=never", "resume=true")
-    resumed, _ = _run(tiny_overrides, "run.name=r", "resume=true", "server.rounds=2", "server.eval_every=2")
+    resumed, run_dir = _run(tiny_overrides, "run.name=r", "resume=true", "server.rounds=2", "server.eval_every=2")
     assert resumed["rounds_completed"] == 2  # rounds and evaluation interval may change
+    saved = run_dir.config_file.read_text()
+    with pytest.raises(ConfigError, match=r"^server\.rounds=1 is fewer than the 2 rounds the run has completed"):
+        _run(tiny_overrides, "run.name=r", "resume=true", "server.rounds=1", "server.eval_every=2")
+    assert run_dir.config_file.read_text() == saved  # the finished run still says what it ran
 
 
 def test_resume_after_a_log_line_cut_short(tiny_overrides):
