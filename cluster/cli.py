@@ -92,7 +92,7 @@ def _list() -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         return _list()
-    from fedray.cluster.launch import resolve_config, run_workload
+    from fedray.cluster.launch import resolve_config, run_workload, skipped_counts
     from fedray.platform.config import to_yaml
 
     if args.command == "config":
@@ -101,6 +101,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         cfg = resolve_config(args.workload, args.config, args.overrides)
         summary, run_dir = run_workload(args.workload, cfg)
+        skipped = skipped_counts(summary)
+        if skipped:
+            counts = ", ".join(f"{key}={count}" for key, count in skipped.items())
+            print(f"note: unreadable inputs were skipped ({counts}); metrics.json names the first few")
         print(f"results: {run_dir.path}  (metrics.json, metrics.jsonl, checkpoints/, plots/)")
         return 0 if summary.get("status", "completed") == "completed" else 1
     if args.command in ("credentials", "serve", "join"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,3 +81,16 @@ def _earlier_run_restored_if_nothing_written(run_dir: RunDir) -> Iterator[None]:
             for path, data in kept.items():
                 atomic_write(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
         raise
+
+
+def skipped_counts(summary: Mapping[str, Any], prefix: str = "") -> dict[str, int]:
+    """Every positive count of skipped inputs in a run's summary (keys naming ``skipped`` with an integer value, at
+    any depth), by dotted key: unreadable files are skipped and counted rather than failing the run, and the user
+    should hear of them without opening metrics.json."""
+    found: dict[str, int] = {}
+    for key, value in summary.items():
+        if isinstance(value, Mapping):
+            found.update(skipped_counts(value, f"{prefix}{key}."))
+        elif "skipped" in str(key) and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            found[f"{prefix}{key}"] = value
+    return found

@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from skimage.io import imsave
 
 from fedray.platform.io import load_arrays
 
@@ -80,8 +82,23 @@ def test_bad_input_leaves_an_earlier_run_untouched(tmp_path, tiny_overrides):
 def test_run_inline_prints_where_results_are(tiny_overrides):
     proc = fedray("run", "federated", *tiny_overrides, "cluster.mode=inline", "run.name=cli")
     assert proc.returncode == 0, proc.stderr
-    assert "results: " in proc.stdout and "federated/cli" in proc.stdout
+    assert "results: " in proc.stdout and "federated/cli" in proc.stdout and "skipped" not in proc.stdout
     assert "round 3/3" in proc.stderr  # plain progress lines when not on a terminal
+
+
+def test_a_run_that_skipped_unreadable_images_says_so(tmp_path, tiny_overrides):
+    rng = np.random.default_rng(0)
+    for label in ("real", "fake"):
+        (tmp_path / "frames" / label).mkdir(parents=True)
+        for i in range(20):
+            imsave(tmp_path / "frames" / label / f"{i}.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    (tmp_path / "frames" / "fake" / "broken.png").write_bytes(b"\x89PNG truncated")
+    folder = ["data.name=folder", f"data.path={tmp_path / 'frames'}", "data.partition=iid", "data.max_samples=null"]
+    proc = fedray("run", "federated", *tiny_overrides, *folder, "cluster.mode=inline")
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "note: unreadable inputs were skipped (data_skipped_images=1); metrics.json names the first few" in proc.stdout
+    )
 
 
 def test_ctrl_c_keeps_the_last_complete_checkpoint(tmp_path):
@@ -165,3 +182,11 @@ def test_credentials_are_a_ca_a_server_certificate_and_silo_key_pairs(tmp_path):
     assert key.curve.name == "secp384r1"  # the curve Flower's SuperNode authentication expects
     assert (tmp_path / "silo1.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
     assert oct((tmp_path / "silo1.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_skipped_counts_finds_positive_counts_at_any_depth():
+    from fedray.cluster.launch import skipped_counts
+
+    summary = {"data_skipped_files": 0, "data": {"skipped": 3, "test": {"skipped_files": 2}}, "skipped_flag": True,
+               "steps": {"a": {"status": "skipped"}}, "images": 5}  # fmt: skip
+    assert skipped_counts(summary) == {"data.skipped": 3, "data.test.skipped_files": 2}
