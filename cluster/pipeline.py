@@ -153,12 +153,11 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         if earlier.get("status") not in DONE:
             continue
         rerun_needs = [n for n in step.needs if records[n]["status"] != "reused"]
-        metrics = _saved_metrics(step)
         if step.changes:
             records[name]["note"] = f"its config changed ({'; '.join(step.changes[:3])}): the step runs again"
         elif rerun_needs:
             records[name]["note"] = f"{', '.join(rerun_needs)} runs again: the step runs again"
-        elif metrics is None:
+        elif (metrics := _saved_metrics(step)) is None:
             records[name]["note"] = f"{step.run_dir / 'metrics.json'} is missing or unreadable: the step runs again"
         else:
             records[name].update(status="reused", seconds=earlier.get("seconds"), metrics=metrics)
