@@ -70,6 +70,16 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         raise DataError(f"cannot read checkpoint {path}: {exc}") from None
 
 
+def load_npy(path: str | Path, what: str) -> np.ndarray:
+    """One array from a ``.npy`` file, never unpickling; a file that is not one is a one-line error naming ``what``
+    (numpy's own message points at ``allow_pickle``, which is not the user's problem to solve)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        reason = "not a .npy array (random bytes, or pickled objects)" if "pickle" in str(exc) else str(exc)
+        raise DataError(f"{what}={path} is not a readable .npy array: {reason.splitlines()[0]}") from None
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The string metadata stored with :func:`save_arrays` (empty when there is none)."""
     path = Path(path)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fedray.platform.errors import DataError
+from fedray.platform.io import load_npy
 
 Box = list[float]  # [y0, x0, y1, x1], fractions of the side
 
@@ -86,10 +87,7 @@ def load_mask_file(path: str | Path, num_images: int, size: int) -> np.ndarray:
     if path.is_dir():
         masks = _read_folder(path)
     elif path.is_file() and path.suffix == ".npy":
-        try:
-            masks = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"regions.mask_file={path} is not a readable .npy array ({exc})") from None
+        masks = load_npy(path, "regions.mask_file")
     elif path.exists():
         raise DataError(f"regions.mask_file={path} must be a .npy file or a folder of mask images")
     else:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fedray.platform.errors import ConfigError, DataError
+from fedray.platform.io import load_npy
 from fedray.tasks.fer.classes import NUM_CLASSES, PROMPTS
 from fedray.tasks.fer.config import Text
 
@@ -70,11 +71,7 @@ def _load_file(path: str | Path) -> np.ndarray:
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"text.embeddings_file={path} does not exist")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read prompt embeddings from {path}: {(str(exc).splitlines() or [''])[0]}") from None
-    return check_embeddings(array, str(path))
+    return check_embeddings(load_npy(path, "text.embeddings_file"), str(path))
 
 
 def prompt_embeddings(cfg: Text, run_path: Path, resume: bool) -> tuple[np.ndarray, dict[str, Any]]:

@@ -193,7 +193,7 @@ def test_mask_files_are_read_and_shape_checked(tmp_path: Path):
     with pytest.raises(DataError, match="does not exist"):
         load_mask_file(tmp_path / "nothing.npy", 3, SIZE)
     (tmp_path / "bad.npy").write_bytes(b"not an array")
-    with pytest.raises(DataError, match=r"not a readable \.npy"):
+    with pytest.raises(DataError, match=r"regions\.mask_file=.*bad\.npy is not a readable \.npy array: not a \.npy"):
         load_mask_file(tmp_path / "bad.npy", 3, SIZE)
 
 

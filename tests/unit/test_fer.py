@@ -191,6 +191,12 @@ def test_embeddings_from_a_file_are_checked_and_copied_into_the_run(tmp_path: Pa
         cfg = load_config(FERConfig, overrides=[f"text.embeddings_file={bad}"])
         with pytest.raises(DataError, match=message):
             fer_text.prompt_embeddings(cfg.text, tmp_path, resume=False)
+    bad.write_bytes(b"random bytes, not an array")
+    cfg = load_config(FERConfig, overrides=[f"text.embeddings_file={bad}"])
+    with pytest.raises(
+        DataError, match=r"^text\.embeddings_file=.*bad\.npy is not a readable \.npy array: not a \.npy"
+    ):
+        fer_text.prompt_embeddings(cfg.text, tmp_path, resume=False)
 
 
 def test_without_the_text_encoder_the_error_says_how_to_get_one(monkeypatch, tmp_path: Path):
