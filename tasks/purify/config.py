@@ -124,7 +124,9 @@ class PurifyConfig(WorkloadConfig):
     num_gpus: float = 0.0
 
     def input_paths(self) -> dict[str, str | None]:
-        return {"train.ddpm_checkpoint": self.train.ddpm_checkpoint,
+        volume = self.data.test_volume
+        named_volume = volume if self.data.source == "templates" and volume not in ("auto", "none") else None
+        return {"data.test_volume": named_volume, "train.ddpm_checkpoint": self.train.ddpm_checkpoint,
                 "train.supervised_checkpoint": self.train.supervised_checkpoint}  # fmt: skip
 
     def validate(self) -> None:

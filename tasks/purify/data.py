@@ -120,12 +120,10 @@ def evenly_spaced(slices: Slices, count: int) -> Slices:
 def template_split(cfg: SliceData) -> tuple[Slices, Slices, dict[str, str]]:
     """Training slices of MNI152; test slices of ``cfg.test_volume`` (``auto``: ch2bet when installed), else held
     out of MNI152."""
-    if cfg.test_volume not in ("auto", "none") and not Path(cfg.test_volume).expanduser().is_file():
-        raise DataError(f"data.test_volume {cfg.test_volume} does not exist (auto: ch2bet when installed; none: "
-                        "MNI152 slices held out)")  # fmt: skip
     indices, mni = volume_slices(mni152_template(), cfg, "mni152")
-    test_volume = Path(CH2BET if cfg.test_volume == "auto" else cfg.test_volume).expanduser()
-    if cfg.test_volume != "none" and test_volume.is_file():
+    named = CH2BET if cfg.test_volume == "auto" else cfg.test_volume
+    test_volume = None if cfg.test_volume == "none" else Path(named).expanduser()
+    if test_volume is not None and test_volume.is_file():
         _, test = volume_slices(_read_nifti(test_volume), cfg, test_volume.name.split(".")[0])
         info = {"train": "MNI152 T1 template (nilearn)", "test": f"{test_volume} (a different head)"}
         return mni, evenly_spaced(test, cfg.test_slices), info
@@ -136,7 +134,7 @@ def template_split(cfg: SliceData) -> tuple[Slices, Slices, dict[str, str]]:
     info = {
         "train": "MNI152 T1 template (nilearn)",
         "test": f"MNI152 slices held out (every {cfg.test_every}th, ±{cfg.gap} kept from training); "
-        + ("data.test_volume=none" if cfg.test_volume == "none" else f"{CH2BET} is not installed"),
+        + ("data.test_volume=none" if test_volume is None else f"{test_volume} not found"),
     }
     return _take(mni, train_keep), evenly_spaced(test, cfg.test_slices), info
 

@@ -131,9 +131,9 @@ class SRConfig(WorkloadConfig):
             )
         if self.model.modulation not in ("adafm", "adaln", "none"):
             raise ConfigError(f"model.modulation must be adafm, adaln or none, got {self.model.modulation!r}")
-        if self.resshift.steps < 2 or self.resshift.kappa <= 0 or not 0 < self.resshift.etas_end < 1:
-            raise ConfigError("resshift.steps ≥ 2, resshift.kappa > 0 and resshift.etas_end in (0, 1) are required")
         r = self.resshift
+        if r.steps < 2 or r.kappa <= 0 or not 0 < r.etas_end < 1:
+            raise ConfigError("resshift.steps ≥ 2, resshift.kappa > 0 and resshift.etas_end in (0, 1) are required")
         require("positive", {"resshift.min_noise_level": r.min_noise_level, "resshift.power": r.power})
         first = min(r.min_noise_level / r.kappa, r.min_noise_level)
         if first >= r.etas_end:

@@ -172,11 +172,13 @@ def test_prepare_slice_pads_to_a_square_and_normalises():
 
 
 def test_the_test_volume_is_ch2bet_when_installed_and_a_missing_path_is_an_error(tmp_path: Path):
-    with pytest.raises(DataError, match=r"^data\.test_volume .*nowhere\.nii\.gz does not exist \(auto: ch2bet"):
-        template_split(SliceData(image_size=16, test_volume=str(tmp_path / "nowhere.nii.gz")))
+    overrides = [*TINY, f"run.root={tmp_path}", "methods=[lowpass]", f"data.test_volume={tmp_path / 'nowhere.nii.gz'}"]
+    with pytest.raises(DataError, match=r"^data\.test_volume .*nowhere\.nii\.gz does not exist$"):
+        run_workload("purify", resolve_config("purify", overrides=overrides))
+    assert not (tmp_path / "purify").exists()  # refused before the run folder is made
     _, _, auto = template_split(SliceData(image_size=16, test_volume="auto", test_slices=4))
     installed = Path(CH2BET).is_file()
-    assert auto["test"].endswith(f"{CH2BET} (a different head)" if installed else f"{CH2BET} is not installed")
+    assert auto["test"].endswith(f"{CH2BET} (a different head)" if installed else f"{CH2BET} not found")
 
 
 def test_held_out_template_slices_are_disjoint_and_kept_apart():
